@@ -1,5 +1,15 @@
 //! vectord: named HNSW vector indexes with a C ABI, persisted as LHV1 blobs.
+//!
+//! - [`index::Index`]: one index (ids, vectors, metadata, search).
+//! - [`registry::Registry`]: named indexes.
+//! - [`hnsw`]: the engine underneath.
 
 pub mod error;
+pub mod hnsw;
+pub mod index;
+pub mod registry;
 
 pub use error::{Error, Result};
+pub use hnsw::Metric;
+pub use index::{Hit, Index, IndexParams};
+pub use registry::Registry;

@@ -1,0 +1,288 @@
+//! The graph's binary form: little-endian, fixed-width, restored by bulk
+//! copies plus validation (never by re-inserting). The layout is specified in
+//! docs/lhv1.md ("graph section").
+//!
+//! Every length read from the bytes is checked against what remains before
+//! anything is allocated, so a hostile input can make the reader allocate at
+//! most a small multiple of its own size.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::distance::Metric;
+use super::graph::{Graph, GraphParams, MAX_LEVEL, NO_SLOT};
+use crate::error::{Error, Result};
+
+/// A bounds-checked little-endian reader that knows its offset, so every
+/// error can say where the bytes went wrong.
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    /// Added to `pos` in messages (the offset of `buf` in the whole blob).
+    base: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8], base: usize) -> Reader<'a> {
+        Reader { buf, pos: 0, base }
+    }
+
+    pub fn offset(&self) -> usize {
+        self.base + self.pos
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    pub fn corrupt(&self, what: impl std::fmt::Display) -> Error {
+        Error::Corrupt(format!("graph section at offset {}: {what}", self.offset()))
+    }
+
+    pub fn bytes(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        if n > self.remaining() {
+            return Err(self.corrupt(format_args!(
+                "{what} needs {n} bytes but only {} remain",
+                self.remaining()
+            )));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    pub fn u32(&mut self, what: &str) -> Result<u32> {
+        let b = self.bytes(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub fn u64(&mut self, what: &str) -> Result<u64> {
+        let b = self.bytes(8, what)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    /// `count * width` bytes, with the multiplication checked and the result
+    /// checked against what remains, before the caller allocates anything.
+    pub fn array(&mut self, count: u64, width: usize, what: &str) -> Result<&'a [u8]> {
+        let n = usize::try_from(count)
+            .ok()
+            .and_then(|c| c.checked_mul(width))
+            .filter(|&n| n <= self.remaining())
+            .ok_or_else(|| {
+                self.corrupt(format_args!(
+                    "{what}: {count} entries of {width} bytes do not fit in the {} bytes that remain",
+                    self.remaining()
+                ))
+            })?;
+        self.bytes(n, what)
+    }
+}
+
+pub(crate) fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+pub(crate) fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_f32s(out: &mut Vec<u8>, v: &[f32]) {
+    out.reserve(v.len() * 4);
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+fn put_words(out: &mut Vec<u8>, v: &[AtomicU32]) {
+    out.reserve(v.len() * 4);
+    for x in v {
+        out.extend_from_slice(&x.load(Ordering::Relaxed).to_le_bytes());
+    }
+}
+
+fn get_words(b: &[u8]) -> Vec<AtomicU32> {
+    b.chunks_exact(4)
+        .map(|c| AtomicU32::new(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+        .collect()
+}
+
+/// Bytes the graph's binary form will take (for reserving the output).
+pub(crate) fn encoded_len(g: &Graph) -> usize {
+    64 + g.slots() * 2
+        + g.free.len() * 4
+        + g.vectors.len() * 4
+        + g.layer0.len() * 4
+        + g.upper.iter().map(|u| u.len() * 4).sum::<usize>()
+}
+
+/// Header, levels, tombstones, free list, vectors, layer 0, upper layers.
+pub(crate) fn write_graph(g: &Graph, out: &mut Vec<u8>) {
+    let p = g.params();
+    let (entry, _) = g.entry_point();
+    put_u32(out, p.dim as u32);
+    put_u32(out, p.metric.code());
+    put_u32(out, p.m as u32);
+    put_u32(out, p.ef_construction as u32);
+    put_u64(out, g.slots() as u64);
+    put_u32(out, entry);
+    put_u64(out, g.rng);
+    put_u64(out, g.free.len() as u64);
+    out.extend_from_slice(&g.levels);
+    out.extend(g.deleted.iter().map(|&d| d as u8));
+    for &f in &g.free {
+        put_u32(out, f);
+    }
+    put_f32s(out, &g.vectors);
+    put_words(out, &g.layer0);
+    for u in &g.upper {
+        put_words(out, u);
+    }
+}
+
+/// Reads and validates a graph written by `write_graph`. `expect` are the
+/// parameters the envelope declared; the graph must agree with them.
+pub(crate) fn read_graph(r: &mut Reader<'_>, expect: &GraphParams) -> Result<Graph> {
+    let dim = r.u32("dim")? as usize;
+    let metric = r.u32("metric")?;
+    let m = r.u32("m")? as usize;
+    let efc = r.u32("ef_construction")? as usize;
+    if dim != expect.dim
+        || Metric::from_code(metric) != Some(expect.metric)
+        || m != expect.m
+        || efc != expect.ef_construction
+    {
+        return Err(r.corrupt(format_args!(
+            "graph parameters (dim {dim}, metric {metric}, m {m}, ef_construction {efc}) disagree with the envelope's"
+        )));
+    }
+    let slots = r.u64("slot count")?;
+    // Each slot needs at least its level, flag, vector and layer-0 list.
+    let per_slot = 2 + dim * 4 + (1 + 2 * m) * 4;
+    if slots > (r.remaining() / per_slot) as u64 || slots >= NO_SLOT as u64 {
+        return Err(r.corrupt(format_args!(
+            "slot count {slots} is more than the {} remaining bytes can hold",
+            r.remaining()
+        )));
+    }
+    let n = slots as usize;
+    let entry = r.u32("entry point")?;
+    let rng = r.u64("rng state")?;
+    let free_count = r.u64("free-slot count")?;
+    if free_count > slots {
+        return Err(r.corrupt(format_args!(
+            "free-slot count {free_count} exceeds slot count {slots}"
+        )));
+    }
+    let levels = r.array(slots, 1, "levels")?.to_vec();
+    if let Some(i) = levels.iter().position(|&l| l > MAX_LEVEL) {
+        return Err(r.corrupt(format_args!(
+            "slot {i} has level {} above the maximum {MAX_LEVEL}",
+            levels[i]
+        )));
+    }
+    let flags = r.array(slots, 1, "tombstone flags")?;
+    if let Some(i) = flags.iter().position(|&f| f > 1) {
+        return Err(r.corrupt(format_args!("slot {i} has tombstone flag {}", flags[i])));
+    }
+    let deleted: Vec<bool> = flags.iter().map(|&f| f == 1).collect();
+    let free_bytes = r.array(free_count, 4, "free list")?;
+    let mut seen = vec![false; n];
+    let mut free = Vec::with_capacity(free_count as usize);
+    for c in free_bytes.chunks_exact(4) {
+        let f = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        let ok = (f as usize) < n && deleted[f as usize] && !seen[f as usize];
+        if !ok {
+            return Err(r.corrupt(format_args!(
+                "free list entry {f} is out of range, live or repeated"
+            )));
+        }
+        seen[f as usize] = true;
+        free.push(f);
+    }
+    let tombstones = deleted.iter().filter(|&&d| d).count();
+    if tombstones != free.len() {
+        return Err(r.corrupt(format_args!(
+            "{tombstones} tombstones but {} free slots",
+            free.len()
+        )));
+    }
+    let at = r.offset();
+    let vbytes = r.array(slots, dim * 4, "vectors")?;
+    let vectors: Vec<f32> = vbytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    if let Some(i) = vectors.iter().position(|v| !v.is_finite()) {
+        return Err(Error::Corrupt(format!(
+            "graph section at offset {}: component {} of slot {} is not finite",
+            at + i * 4,
+            i % dim.max(1),
+            i / dim.max(1)
+        )));
+    }
+    let w0 = 1 + 2 * m;
+    let at = r.offset();
+    let layer0 = get_words(r.array(slots, w0 * 4, "layer-0 lists")?);
+    for (slot, list) in layer0.chunks_exact(w0).enumerate() {
+        check_list(list, 2 * m, n, |_| true).map_err(|e| {
+            Error::Corrupt(format!(
+                "graph section at offset {}: layer-0 list of slot {slot}: {e}",
+                at + slot * w0 * 4
+            ))
+        })?;
+    }
+    let wu = 1 + m;
+    let mut upper = Vec::with_capacity(n);
+    for (slot, &lv) in levels.iter().enumerate() {
+        let at = r.offset();
+        let words = get_words(r.array(lv as u64, wu * 4, "upper lists")?);
+        for (i, list) in words.chunks_exact(wu).enumerate() {
+            let level = i + 1;
+            check_list(list, m, n, |nb| levels[nb as usize] as usize >= level).map_err(|e| {
+                Error::Corrupt(format!(
+                    "graph section at offset {}: level-{level} list of slot {slot}: {e}",
+                    at + i * wu * 4
+                ))
+            })?;
+        }
+        upper.push(words.into_boxed_slice());
+    }
+    if n == 0 {
+        if entry != NO_SLOT {
+            return Err(r.corrupt(format_args!("entry point {entry} in an empty graph")));
+        }
+    } else {
+        let top = levels.iter().copied().max().unwrap_or(0);
+        if entry as usize >= n || levels[entry as usize] != top {
+            return Err(r.corrupt(format_args!(
+                "entry point {entry} is out of range or not on the top level {top}"
+            )));
+        }
+    }
+    Ok(Graph::from_parts(
+        *expect, vectors, layer0, upper, levels, deleted, free, entry, rng,
+    ))
+}
+
+fn check_list(
+    list: &[AtomicU32],
+    max: usize,
+    slots: usize,
+    level_ok: impl Fn(u32) -> bool,
+) -> std::result::Result<(), String> {
+    let count = list[0].load(Ordering::Relaxed) as usize;
+    if count > max {
+        return Err(format!("degree {count} exceeds {max}"));
+    }
+    for w in &list[1..=count] {
+        let nb = w.load(Ordering::Relaxed);
+        if nb as usize >= slots {
+            return Err(format!("neighbour {nb} out of range (slots: {slots})"));
+        }
+        if !level_ok(nb) {
+            return Err(format!("neighbour {nb} does not reach this level"));
+        }
+    }
+    Ok(())
+}
