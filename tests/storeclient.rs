@@ -253,7 +253,7 @@ fn http_hanging_server_times_out() {
     let took = t.elapsed();
     assert!(is_storage(&r), "{r:?}");
     assert!(took >= Duration::from_millis(250), "{took:?}");
-    assert!(took < Duration::from_millis(1500), "{took:?}");
+    assert!(took < Duration::from_millis(2500), "{took:?}");
 }
 
 #[test]
@@ -330,7 +330,7 @@ fn http_oversized_response_is_refused() {
             b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\nConnection: close\r\n\r\n",
         );
         let _ = s.write_all(&[0u8; 4096]);
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_secs(3));
     });
     let store = http_store(
         &fake.url,
@@ -342,10 +342,12 @@ fn http_oversized_response_is_refused() {
     );
     let t = Instant::now();
     match store.get("k") {
-        Err(StoreError::Storage(m)) => assert!(m.contains("exceeds"), "{m}"),
+        Err(StoreError::Storage(m)) => {
+            assert!(m.contains("1000000000000 bytes exceeds"), "{m}")
+        }
         other => panic!("expected a storage error, got {other:?}"),
     }
-    assert!(t.elapsed() < Duration::from_millis(400));
+    assert!(t.elapsed() < Duration::from_secs(2));
     assert_eq!(fake.hits(), 1, "an oversized object is not retried");
 
     // No Content-Length (body delimited by close): the read is capped.
