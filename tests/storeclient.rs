@@ -257,6 +257,37 @@ fn http_hanging_server_times_out() {
 }
 
 #[test]
+fn http_timeout_is_per_attempt_and_retried() {
+    // Hang on each connection in its own thread so the next attempt is accepted.
+    let fake = fake_server(3, |_, _, s| {
+        let held = s.try_clone().unwrap();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(3));
+            drop(held);
+        });
+    });
+    let store = http_store(
+        &fake.url,
+        StoreOptions {
+            timeout_ms: 200,
+            retries: 1,
+            ..quick_opts()
+        },
+    );
+    let t = Instant::now();
+    match store.get("k") {
+        Err(StoreError::Storage(m)) => assert!(m.contains("after 2 attempts"), "{m}"),
+        other => panic!("expected a storage error, got {other:?}"),
+    }
+    assert!(
+        t.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(fake.hits(), 2);
+}
+
+#[test]
 fn http_body_cut_short_is_storage_error_and_retried() {
     let fake = fake_server(10, |_, _, s| {
         let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");

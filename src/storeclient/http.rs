@@ -186,28 +186,22 @@ impl HttpStore {
         let mut attempt = 0u32;
         loop {
             let last = attempt >= self.retries;
-            match self.attempt(&method, url, body, what) {
-                Ok(r) if r.status >= 500 => {
-                    let msg = format!(
-                        "{} {what}: status {}: {}",
-                        method.name(),
-                        r.status,
-                        r.snippet()
-                    );
-                    if last {
-                        return Err(StoreError::Storage(msg));
-                    }
-                }
+            let msg = match self.attempt(&method, url, body, what) {
+                Ok(r) if r.status >= 500 => format!(
+                    "{} {what}: status {}: {}",
+                    method.name(),
+                    r.status,
+                    r.snippet()
+                ),
                 Ok(r) => return Ok(r),
                 Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Transient(msg)) => {
-                    if last {
-                        return Err(StoreError::Storage(format!(
-                            "{msg} (after {} attempts)",
-                            attempt + 1
-                        )));
-                    }
-                }
+                Err(Failure::Transient(msg)) => msg,
+            };
+            if last {
+                return Err(StoreError::Storage(format!(
+                    "{msg} (after {} attempts)",
+                    attempt + 1
+                )));
             }
             attempt += 1;
             std::thread::sleep(backoff_delay(attempt));
