@@ -3,11 +3,13 @@
 //! - [`index::Index`]: one index (ids, vectors, metadata, search).
 //! - [`registry::Registry`]: named indexes.
 //! - [`hnsw`]: the engine underneath.
+//! - [`storeclient`]: where LHV1 blobs are kept (storaged over HTTP, or a directory).
 
 pub mod error;
 pub mod hnsw;
 pub mod index;
 pub mod registry;
+pub mod storeclient;
 
 pub use error::{Error, Result};
 pub use hnsw::Metric;

@@ -68,7 +68,7 @@ fn stored_vectors_come_back_first_at_distance_zero() {
                     Metric::L2 => h.distance == 0.0,
                     _ => h.distance.abs() <= 1e-6,
                 };
-                if &*h.id == ids[i] && exact {
+                if *h.id == ids[i] && exact {
                     ok += 1;
                 }
             }
@@ -102,6 +102,14 @@ fn upsert_keeps_len_and_returns_the_new_vector() {
     assert!(hits.iter().all(|h| h.distance > 0.0));
 }
 
+type Case<'a> = (
+    Vec<&'a str>,
+    Vec<f32>,
+    Option<Vec<Option<&'a str>>>,
+    fn(&Error) -> bool,
+    &'a str,
+);
+
 #[test]
 fn every_validation_failure_commits_nothing() {
     let idx = index(Metric::Cosine, 3);
@@ -109,13 +117,7 @@ fn every_validation_failure_commits_nothing() {
         .unwrap();
     let long = "x".repeat(1025);
     let big_md = format!("\"{}\"", "y".repeat(64 * 1024));
-    let cases: Vec<(
-        Vec<&str>,
-        Vec<f32>,
-        Option<Vec<Option<&str>>>,
-        fn(&Error) -> bool,
-        &str,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec!["n1", ""],
             vec![1., 1., 1., 1., 1., 1.],

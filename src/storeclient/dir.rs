@@ -1,0 +1,170 @@
+//! [`DirStore`]: one file per key in a local directory.
+
+use super::{check_key, decode_key_segment, encode_key_segment, Store, StoreError, StoreOptions};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Prefix of temporary file names. `%t` is not a valid escape, so no key
+/// ever encodes to such a name and `list` skips them without a special case.
+const TMP_PREFIX: &str = "%tmp-";
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A [`Store`] keeping each object in its own file, named by
+/// [`encode_key_segment`] of the key, directly inside one directory.
+///
+/// Writes go to a uniquely named temporary file in the same directory, which
+/// is fsynced, renamed over the target, and then the directory is fsynced: a
+/// crash leaves either the old or the new object, never a torn one.
+#[derive(Debug)]
+pub struct DirStore {
+    dir: PathBuf,
+    max_object_bytes: u64,
+}
+
+fn io_err(what: &str, path: &Path, e: io::Error) -> StoreError {
+    StoreError::Storage(format!("{what} {}: {e}", path.display()))
+}
+
+impl DirStore {
+    /// Opens (creating it and its parents if missing) the directory `dir`.
+    pub fn open(dir: impl AsRef<Path>, opts: &StoreOptions) -> Result<DirStore, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        if dir.as_os_str().is_empty() {
+            return Err(StoreError::Storage("store directory path is empty".into()));
+        }
+        fs::create_dir_all(&dir).map_err(|e| io_err("create directory", &dir, e))?;
+        let md = fs::metadata(&dir).map_err(|e| io_err("stat", &dir, e))?;
+        if !md.is_dir() {
+            return Err(StoreError::Storage(format!(
+                "{} is not a directory",
+                dir.display()
+            )));
+        }
+        Ok(DirStore {
+            dir,
+            max_object_bytes: opts.max_object_bytes,
+        })
+    }
+
+    /// The directory holding the objects.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file that holds (or would hold) `key`.
+    pub fn path_for(&self, key: &str) -> Result<PathBuf, StoreError> {
+        check_key(key)?;
+        Ok(self.dir.join(encode_key_segment(key)))
+    }
+
+    fn sync_dir(&self) -> Result<(), StoreError> {
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_err("fsync directory", &self.dir, e))
+    }
+
+    fn write_tmp(&self, tmp: &Path, data: &[u8]) -> io::Result<()> {
+        let mut f = OpenOptions::new().write(true).create_new(true).open(tmp)?;
+        f.write_all(data)?;
+        f.sync_all()
+    }
+}
+
+impl Store for DirStore {
+    fn put(&self, key: &str, data: &[u8]) -> Result<(), StoreError> {
+        let path = self.path_for(key)?;
+        if data.len() as u64 > self.max_object_bytes {
+            return Err(StoreError::Storage(format!(
+                "put {key:?}: object of {} bytes exceeds the limit of {} bytes",
+                data.len(),
+                self.max_object_bytes
+            )));
+        }
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = self
+            .dir
+            .join(format!("{TMP_PREFIX}{}-{n}", std::process::id()));
+        if let Err(e) = self.write_tmp(&tmp, data) {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err("write", &tmp, e));
+        }
+        if let Err(e) = fs::rename(&tmp, &path) {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err("rename into", &path, e));
+        }
+        self.sync_dir()
+    }
+
+    fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        let path = self.path_for(key)?;
+        let f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::KeyNotFound(key.to_string()))
+            }
+            Err(e) => return Err(io_err("open", &path, e)),
+        };
+        let len = f.metadata().map_err(|e| io_err("stat", &path, e))?.len();
+        let too_big = |n: u64| {
+            StoreError::Storage(format!(
+                "get {key:?}: object of {n} bytes exceeds the limit of {} bytes",
+                self.max_object_bytes
+            ))
+        };
+        if len > self.max_object_bytes {
+            return Err(too_big(len));
+        }
+        let mut buf = Vec::with_capacity(len as usize);
+        f.take(self.max_object_bytes.saturating_add(1))
+            .read_to_end(&mut buf)
+            .map_err(|e| io_err("read", &path, e))?;
+        if buf.len() as u64 > self.max_object_bytes {
+            return Err(too_big(buf.len() as u64));
+        }
+        Ok(buf)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.path_for(key)?;
+        match fs::remove_file(&path) {
+            Ok(()) => self.sync_dir(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(StoreError::KeyNotFound(key.to_string()))
+            }
+            Err(e) => Err(io_err("remove", &path, e)),
+        }
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let rd = fs::read_dir(&self.dir).map_err(|e| io_err("list", &self.dir, e))?;
+        let mut keys = Vec::new();
+        for entry in rd {
+            let entry = entry.map_err(|e| io_err("list", &self.dir, e))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let Some(key) = decode_key_segment(&name) else {
+                continue; // temporary files and foreign names
+            };
+            if !key.starts_with(prefix) || check_key(&key).is_err() {
+                continue;
+            }
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => continue,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err("stat", &entry.path(), e)),
+            }
+            keys.push(key);
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    fn describe(&self) -> String {
+        format!("dir:{}", self.dir.display())
+    }
+}

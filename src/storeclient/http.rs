@@ -1,0 +1,346 @@
+//! [`HttpStore`]: blocking client of the storaged object service
+//! (protocol: `docs/storaged-protocol.md`).
+
+use super::{backoff_delay, check_key, encode_key_segment, Store, StoreError, StoreOptions};
+use std::io::Read;
+use std::time::Duration;
+use ureq::http::{Response, Uri};
+use ureq::{Agent, Body};
+
+/// Most bytes of an error response body quoted in a [`StoreError::Storage`] message.
+const ERROR_BODY_BYTES: u64 = 200;
+
+/// Upper bound of pages followed by one `list` call (guards against a server
+/// that keeps returning `next_start_after` without progress).
+const MAX_LIST_PAGES: usize = 1_000_000;
+
+/// A [`Store`] speaking the storaged protocol over HTTP/1.1 (ureq, blocking).
+///
+/// Every request is idempotent and retried `retries` times on connection
+/// errors, timeouts, bodies cut short and 5xx statuses, with capped
+/// exponential backoff and jitter. `timeout_ms` bounds each attempt.
+#[derive(Debug)]
+pub struct HttpStore {
+    agent: Agent,
+    base: String,
+    retries: u32,
+    max_object_bytes: u64,
+}
+
+enum Method {
+    Get,
+    Put,
+    Delete,
+}
+
+impl Method {
+    fn name(&self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// The outcome of one attempt that did not produce a response.
+enum Failure {
+    /// Worth another try (transport error, timeout, cut body, 5xx).
+    Transient(String),
+    /// Final.
+    Fatal(StoreError),
+}
+
+/// A complete response: status and body (the whole body for 2xx, at most
+/// [`ERROR_BODY_BYTES`] of it otherwise).
+struct Reply {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn snippet(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl HttpStore {
+    /// A client of the service at `url` (`http://host:port[/base]` or `https://...`).
+    /// Fails with [`crate::Error::InvalidArgument`] on a malformed URL.
+    pub fn new(url: &str, opts: &StoreOptions) -> Result<HttpStore, crate::Error> {
+        let bad = |why: &str| crate::Error::InvalidArgument(format!("store url {url:?}: {why}"));
+        let uri: Uri = url.parse().map_err(|e| bad(&format!("{e}")))?;
+        match uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {}
+            _ => return Err(bad("scheme must be http or https")),
+        }
+        if uri.host().map_or(true, str::is_empty) {
+            return Err(bad("missing host"));
+        }
+        if uri.query().is_some() || url.contains('#') {
+            return Err(bad("a query or fragment is not allowed"));
+        }
+        let base = url.trim_end_matches('/').to_string();
+        let config = Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_millis(opts.timeout_ms.max(1))))
+            .timeout_connect(Some(Duration::from_millis(opts.connect_timeout_ms.max(1))))
+            .accept_encoding("identity")
+            .build();
+        Ok(HttpStore {
+            agent: config.into(),
+            base,
+            retries: opts.retries,
+            max_object_bytes: opts.max_object_bytes,
+        })
+    }
+
+    /// The base URL without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn object_url(&self, key: &str) -> String {
+        format!("{}/v1/objects/{}", self.base, encode_key_segment(key))
+    }
+
+    /// One attempt: send, then read the body (capped).
+    fn attempt(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<&[u8]>,
+        what: &str,
+    ) -> Result<Reply, Failure> {
+        let sent = match (method, body) {
+            (Method::Get, _) => self.agent.get(url).call(),
+            (Method::Delete, _) => self.agent.delete(url).call(),
+            (Method::Put, b) => self.agent.put(url).send(b.unwrap_or(&[])),
+        };
+        let mut resp = match sent {
+            Ok(r) => r,
+            Err(e) => return Err(classify(e, method, what)),
+        };
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            // Only a snippet is needed for the error message.
+            let mut body = Vec::new();
+            let _ = resp
+                .body_mut()
+                .as_reader()
+                .take(ERROR_BODY_BYTES)
+                .read_to_end(&mut body);
+            return Ok(Reply { status, body });
+        }
+        let body = self.read_capped(&mut resp, method, what)?;
+        Ok(Reply { status, body })
+    }
+
+    fn read_capped(
+        &self,
+        resp: &mut Response<Body>,
+        method: &Method,
+        what: &str,
+    ) -> Result<Vec<u8>, Failure> {
+        let max = self.max_object_bytes;
+        let too_big = |n: &str| {
+            Failure::Fatal(StoreError::Storage(format!(
+                "{} {what}: response of {n} bytes exceeds the limit of {max} bytes",
+                method.name()
+            )))
+        };
+        let declared = resp
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(len) = declared {
+            if len > max {
+                return Err(too_big(&len.to_string()));
+            }
+        }
+        let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(1 << 20) as usize);
+        resp.body_mut()
+            .as_reader()
+            .take(max.saturating_add(1))
+            .read_to_end(&mut buf)
+            .map_err(|e| {
+                Failure::Transient(format!("{} {what}: reading the body: {e}", method.name()))
+            })?;
+        if buf.len() as u64 > max {
+            return Err(too_big(&format!("more than {max}")));
+        }
+        Ok(buf)
+    }
+
+    /// Runs attempts until one gives a non-5xx response, or the retries are
+    /// used up. Returns that reply (any status but 5xx).
+    fn request(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&[u8]>,
+        what: &str,
+    ) -> Result<Reply, StoreError> {
+        let mut attempt = 0u32;
+        loop {
+            let last = attempt >= self.retries;
+            let msg = match self.attempt(&method, url, body, what) {
+                Ok(r) if r.status >= 500 => format!(
+                    "{} {what}: status {}: {}",
+                    method.name(),
+                    r.status,
+                    r.snippet()
+                ),
+                Ok(r) => return Ok(r),
+                Err(Failure::Fatal(e)) => return Err(e),
+                Err(Failure::Transient(msg)) => msg,
+            };
+            if last {
+                return Err(StoreError::Storage(format!(
+                    "{msg} (after {} attempts)",
+                    attempt + 1
+                )));
+            }
+            attempt += 1;
+            std::thread::sleep(backoff_delay(attempt));
+        }
+    }
+
+    fn unexpected(method: &str, what: &str, r: &Reply) -> StoreError {
+        StoreError::Storage(format!(
+            "{method} {what}: unexpected status {}: {}",
+            r.status,
+            r.snippet()
+        ))
+    }
+
+    fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), StoreError> {
+        let mut url = format!(
+            "{}/v1/objects?prefix={}",
+            self.base,
+            encode_key_segment(prefix)
+        );
+        if let Some(s) = start_after {
+            url.push_str("&start_after=");
+            url.push_str(&encode_key_segment(s));
+        }
+        let what = format!("list prefix {prefix:?}");
+        let r = self.request(Method::Get, &url, None, &what)?;
+        if r.status != 200 {
+            return Err(Self::unexpected("GET", &what, &r));
+        }
+        parse_list_page(&r.body)
+            .map_err(|why| StoreError::Storage(format!("GET {what}: bad list response: {why}")))
+    }
+}
+
+/// Validates a list response: `{"keys": [string...], "next_start_after": string|null|absent}`.
+fn parse_list_page(body: &[u8]) -> Result<(Vec<String>, Option<String>), String> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let obj = v.as_object().ok_or("not a JSON object")?;
+    let keys = obj
+        .get("keys")
+        .ok_or("missing \"keys\"")?
+        .as_array()
+        .ok_or("\"keys\" is not an array")?;
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        out.push(k.as_str().ok_or("a key is not a string")?.to_string());
+    }
+    let next = match obj.get("next_start_after") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err("\"next_start_after\" is not a string or null".into()),
+    };
+    Ok((out, next))
+}
+
+fn classify(e: ureq::Error, method: &Method, what: &str) -> Failure {
+    let msg = format!("{} {what}: {e}", method.name());
+    match e {
+        ureq::Error::Io(_)
+        | ureq::Error::Timeout(_)
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::HostNotFound
+        | ureq::Error::Protocol(_) => Failure::Transient(msg),
+        _ => Failure::Fatal(StoreError::Storage(msg)),
+    }
+}
+
+impl Store for HttpStore {
+    fn put(&self, key: &str, data: &[u8]) -> Result<(), StoreError> {
+        check_key(key)?;
+        let what = format!("key {key:?}");
+        if data.len() as u64 > self.max_object_bytes {
+            return Err(StoreError::Storage(format!(
+                "PUT {what}: object of {} bytes exceeds the limit of {} bytes",
+                data.len(),
+                self.max_object_bytes
+            )));
+        }
+        let r = self.request(Method::Put, &self.object_url(key), Some(data), &what)?;
+        match r.status {
+            200 | 201 | 204 => Ok(()),
+            _ => Err(Self::unexpected("PUT", &what, &r)),
+        }
+    }
+
+    fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        check_key(key)?;
+        let what = format!("key {key:?}");
+        let r = self.request(Method::Get, &self.object_url(key), None, &what)?;
+        match r.status {
+            200 => Ok(r.body),
+            404 => Err(StoreError::KeyNotFound(key.to_string())),
+            _ => Err(Self::unexpected("GET", &what, &r)),
+        }
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        check_key(key)?;
+        let what = format!("key {key:?}");
+        let r = self.request(Method::Delete, &self.object_url(key), None, &what)?;
+        match r.status {
+            200 | 204 => Ok(()),
+            404 => Err(StoreError::KeyNotFound(key.to_string())),
+            _ => Err(Self::unexpected("DELETE", &what, &r)),
+        }
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut start_after: Option<String> = None;
+        for _ in 0..MAX_LIST_PAGES {
+            let (page, next) = self.list_page(prefix, start_after.as_deref())?;
+            keys.extend(page);
+            match next {
+                None => {
+                    keys.sort();
+                    keys.dedup();
+                    return Ok(keys);
+                }
+                Some(n) => {
+                    if start_after.as_deref().is_some_and(|s| n.as_str() <= s) {
+                        return Err(StoreError::Storage(format!(
+                            "list prefix {prefix:?}: next_start_after {n:?} does not advance"
+                        )));
+                    }
+                    start_after = Some(n);
+                }
+            }
+        }
+        Err(StoreError::Storage(format!(
+            "list prefix {prefix:?}: more than {MAX_LIST_PAGES} pages"
+        )))
+    }
+
+    fn describe(&self) -> String {
+        self.base.clone()
+    }
+}

@@ -1,0 +1,316 @@
+//! Object stores that hold the persisted index blobs.
+//!
+//! Two implementations of [`Store`] exist:
+//!
+//! * [`DirStore`]: one file per key in a local directory, written atomically
+//!   (temporary file, fsync, rename, fsync of the directory).
+//! * [`HttpStore`]: a blocking client of the storaged object service, whose
+//!   wire protocol is described in `docs/storaged-protocol.md`.
+//!
+//! [`server`] holds a small reference implementation of the storaged
+//! service over a directory (used by `examples/storaged.rs` and the tests).
+//!
+//! Keys are arbitrary non-empty UTF-8 strings other than `.` and `..`. Both
+//! stores map a key to a single path segment / file name with
+//! [`encode_key_segment`], so a key never names a sub-directory and never
+//! escapes the store, whatever it contains.
+
+mod dir;
+mod http;
+pub mod server;
+
+pub use dir::DirStore;
+pub use http::HttpStore;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A flat key/value object store holding whole objects.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Stores `data` under `key`, atomically replacing any previous object.
+    fn put(&self, key: &str, data: &[u8]) -> Result<(), StoreError>;
+    /// Returns the object stored under `key`; [`StoreError::KeyNotFound`] if absent.
+    fn get(&self, key: &str) -> Result<Vec<u8>, StoreError>;
+    /// Removes the object stored under `key`; [`StoreError::KeyNotFound`] if absent.
+    fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// All keys starting with `prefix`, sorted (byte order of the UTF-8 keys).
+    fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+    /// A short description for log messages, e.g. `dir:/path` or `http://host:port/base`.
+    fn describe(&self) -> String;
+}
+
+/// What a [`Store`] operation can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The key does not exist (decided by a 404 status or `io::ErrorKind::NotFound`).
+    #[error("key not found: {0}")]
+    KeyNotFound(String),
+    /// Any other failure: I/O, transport, unexpected status, bad response, invalid key.
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+impl From<StoreError> for crate::Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::KeyNotFound(k) => crate::Error::NotFound(k),
+            StoreError::Storage(m) => crate::Error::Storage(m),
+        }
+    }
+}
+
+/// Tuning of the stores. Timeouts and retries only matter for [`HttpStore`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Budget of one HTTP attempt, from connecting to the end of the response body.
+    pub timeout_ms: u64,
+    /// Budget of establishing the TCP (and TLS) connection.
+    pub connect_timeout_ms: u64,
+    /// Retries after the first try, on connection errors, timeouts, cut bodies and 5xx.
+    pub retries: u32,
+    /// Largest object accepted by `put` and returned by `get` (and largest list page).
+    pub max_object_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            timeout_ms: 30_000,
+            connect_timeout_ms: 5_000,
+            retries: 3,
+            max_object_bytes: 4 << 30,
+        }
+    }
+}
+
+/// Opens the store named by `url`.
+///
+/// * `http://host:port[/base]` or `https://...` gives an [`HttpStore`];
+/// * `file:///abs/path` or a plain filesystem path gives a [`DirStore`]
+///   (the directory is created if missing).
+///
+/// The empty string (in-memory, handled by the caller), other schemes and
+/// malformed URLs are [`crate::Error::InvalidArgument`].
+pub fn open_store(url: &str, opts: &StoreOptions) -> Result<Box<dyn Store>, crate::Error> {
+    if url.is_empty() {
+        return Err(crate::Error::InvalidArgument(
+            "store url is empty (in-memory indexes have no store)".into(),
+        ));
+    }
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return Ok(Box::new(HttpStore::new(url, opts)?));
+    }
+    if lower.starts_with("file://") {
+        let path = &url["file://".len()..];
+        if !path.starts_with('/') {
+            return Err(crate::Error::InvalidArgument(format!(
+                "store url {url:?}: file URLs must be file:///absolute/path"
+            )));
+        }
+        let path = decode_key_segment_lenient(path).ok_or_else(|| {
+            crate::Error::InvalidArgument(format!("store url {url:?}: bad percent escape"))
+        })?;
+        return Ok(Box::new(DirStore::open(path, opts)?));
+    }
+    if let Some(pos) = url.find("://") {
+        let scheme = &url[..pos];
+        if !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
+        {
+            return Err(crate::Error::InvalidArgument(format!(
+                "store url {url:?}: unsupported scheme {scheme:?} (use http://, https://, file:/// or a path)"
+            )));
+        }
+    }
+    Ok(Box::new(DirStore::open(url, opts)?))
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Percent-encodes every byte of `key` except `A-Z a-z 0-9 - . _ ~`,
+/// with uppercase hex digits. The result is a single path segment / file name.
+pub fn encode_key_segment(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for &b in key.as_bytes() {
+        if is_unreserved(b) {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+    }
+    out
+}
+
+/// The strict inverse of [`encode_key_segment`]: `Some(k)` exactly when
+/// `encode_key_segment(k) == s`. Bad or lowercase escapes, escaped
+/// unreserved bytes, raw reserved characters and invalid UTF-8 give `None`.
+pub fn decode_key_segment(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            let hi = upper_hex_value(*bytes.get(i + 1)?)?;
+            let lo = upper_hex_value(*bytes.get(i + 2)?)?;
+            let v = (hi << 4) | lo;
+            if is_unreserved(v) {
+                return None;
+            }
+            out.push(v);
+            i += 3;
+        } else if is_unreserved(b) {
+            out.push(b);
+            i += 1;
+        } else {
+            return None;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn upper_hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Lenient percent-decoding (either hex case, any other byte kept as is),
+/// for what other clients may send; `None` on a bad escape or invalid UTF-8.
+pub(crate) fn decode_key_segment_lenient(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Keys every store refuses: they cannot be a file name or a path segment.
+pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
+    if key.is_empty() || key == "." || key == ".." {
+        return Err(StoreError::Storage(format!(
+            "invalid key {key:?}: keys must be non-empty and not \".\" or \"..\""
+        )));
+    }
+    Ok(())
+}
+
+/// Delay before retry number `attempt` (1-based): exponential from 50 ms,
+/// capped at 2 s, with "full jitter" in [delay/2, delay] derived from the
+/// clock and a process-wide counter (no random number generator needed).
+pub(crate) fn backoff_delay(attempt: u32) -> Duration {
+    const BASE_MS: u64 = 50;
+    const CAP_MS: u64 = 2_000;
+    let exp = BASE_MS.saturating_mul(1u64 << attempt.saturating_sub(1).min(16));
+    let delay = exp.min(CAP_MS);
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut x = nanos ^ COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+    // splitmix64 finaliser
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    let half = delay / 2;
+    Duration::from_millis(half + x % (delay - half + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_examples() {
+        assert_eq!(encode_key_segment("a/b c"), "a%2Fb%20c");
+        assert_eq!(encode_key_segment("AZaz09-._~"), "AZaz09-._~");
+        assert_eq!(encode_key_segment("%"), "%25");
+        assert_eq!(encode_key_segment("é"), "%C3%A9");
+        assert_eq!(encode_key_segment("../../etc/x"), "..%2F..%2Fetc%2Fx");
+    }
+
+    #[test]
+    fn round_trip_every_char() {
+        for c in (0u32..0x800).chain([0xFFFF, 0x1F600, 0x10FFFF]) {
+            if let Some(c) = char::from_u32(c) {
+                let k = format!("x{c}y");
+                let e = encode_key_segment(&k);
+                assert!(e.bytes().all(|b| is_unreserved(b) || b == b'%'));
+                assert_eq!(decode_key_segment(&e).as_deref(), Some(k.as_str()));
+            }
+        }
+    }
+
+    #[test]
+    fn every_byte_escape() {
+        for b in 0u8..=255 {
+            let s = format!("%{b:02X}");
+            let d = decode_key_segment(&s);
+            if is_unreserved(b) || b >= 0x80 {
+                // escaped unreserved bytes are not canonical; lone high bytes are not UTF-8
+                assert_eq!(d, None, "{s}");
+            } else {
+                assert_eq!(d, Some((b as char).to_string()), "{s}");
+                assert_eq!(encode_key_segment(&(b as char).to_string()), s);
+            }
+        }
+    }
+
+    #[test]
+    fn decode_rejects_bad_input() {
+        for bad in [
+            "%", "%2", "%G0", "%2f", "a%zz", "%41", "a/b", "a b", "%C3", "%FF", "é", "a?b", "%%",
+        ] {
+            assert_eq!(decode_key_segment(bad), None, "{bad:?}");
+        }
+        assert_eq!(decode_key_segment("").as_deref(), Some(""));
+    }
+
+    #[test]
+    fn lenient_decode() {
+        assert_eq!(
+            decode_key_segment_lenient("a%2fb%41").as_deref(),
+            Some("a/bA")
+        );
+        assert_eq!(decode_key_segment_lenient("%zz"), None);
+        assert_eq!(decode_key_segment_lenient("%ff"), None);
+    }
+
+    #[test]
+    fn backoff_is_capped_and_jittered() {
+        for attempt in 1..40 {
+            let d = backoff_delay(attempt).as_millis() as u64;
+            let full = (50u64 << (attempt - 1).min(16)).min(2000);
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d}");
+        }
+    }
+
+    #[test]
+    fn error_conversion() {
+        let e: crate::Error = StoreError::KeyNotFound("k".into()).into();
+        assert_eq!(e, crate::Error::NotFound("k".into()));
+        let e: crate::Error = StoreError::Storage("s".into()).into();
+        assert_eq!(e, crate::Error::Storage("s".into()));
+    }
+}
