@@ -74,7 +74,7 @@ impl HttpStore {
             Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {}
             _ => return Err(bad("scheme must be http or https")),
         }
-        if uri.host().map_or(true, str::is_empty) {
+        if uri.host().is_none_or(str::is_empty) {
             return Err(bad("missing host"));
         }
         if uri.query().is_some() || url.contains('#') {

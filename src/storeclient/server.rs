@@ -558,7 +558,7 @@ fn list(store: &DirStore, query: &str, opts: &ServerOptions) -> Reply {
     let page_size = opts.page_size.max(1);
     let mut rest = keys
         .into_iter()
-        .filter(|k| start_after.as_ref().map_or(true, |s| k > s));
+        .filter(|k| start_after.as_ref().is_none_or(|s| k > s));
     let page: Vec<String> = rest.by_ref().take(page_size).collect();
     let next = if rest.next().is_some() {
         page.last().cloned()
