@@ -8,6 +8,7 @@
 pub mod error;
 pub mod hnsw;
 pub mod index;
+pub mod lhv1;
 pub mod registry;
 pub mod storeclient;
 
