@@ -118,9 +118,11 @@ impl Options {
                 "sync" => SaveMode::Sync,
                 "async" => SaveMode::Async,
                 "manual" => SaveMode::Manual,
-                other => return Err(Error::InvalidArgument(format!(
+                other => {
+                    return Err(Error::InvalidArgument(format!(
                     "options_json: save is {other:?}; expected \"sync\", \"async\" or \"manual\""
-                ))),
+                )))
+                }
             };
         }
         if let Some(i) = j.save_interval_ms {
