@@ -95,10 +95,10 @@ fn start_until(
     }
 }
 
-fn sigkill(child: &mut Child) {
+fn sigkill(child: &mut Running) {
     // Child::kill sends SIGKILL on Unix.
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
+    child.0.kill().unwrap();
+    let status = child.0.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(9), "killed by SIGKILL");
 }
