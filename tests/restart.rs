@@ -69,19 +69,32 @@ fn run(exe: &Path, args: &[&str]) -> String {
     text
 }
 
+/// A step that runs until killed; it is killed when dropped, so a failing
+/// test leaves no process behind.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts a step that runs until killed; returns once it printed a line
 /// starting with `until`.
 fn start_until(
     exe: &Path,
     args: &[&str],
     until: &str,
-) -> (Child, BufReader<std::process::ChildStdout>) {
-    let mut child = Command::new(exe)
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap());
+) -> (Running, BufReader<std::process::ChildStdout>) {
+    let mut child = Running(
+        Command::new(exe)
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap());
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let mut line = String::new();
