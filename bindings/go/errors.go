@@ -105,8 +105,25 @@ func (e *Error) Is(target error) bool {
 	return target == e.Unwrap()
 }
 
+// kinds are the message prefixes the library uses for each status; errors
+// made by this package's own checks use them too, so every message reads
+// alike ("dimension mismatch: index \"x\": ...").
+var kinds = [...]string{
+	StatusOK:                "ok",
+	StatusInvalidArgument:   "invalid argument",
+	StatusNotFound:          "not found",
+	StatusAlreadyExists:     "already exists",
+	StatusDimensionMismatch: "dimension mismatch",
+	StatusInvalidVector:     "invalid vector",
+	StatusCorrupt:           "corrupt",
+	StatusUnsupported:       "unsupported",
+	StatusStorage:           "storage",
+	StatusInternal:          "internal error",
+}
+
+// newError makes an error for a failure detected in Go, before any C call.
 func newError(code Status, msg string) *Error {
-	return &Error{Code: code, Message: msg}
+	return &Error{Code: code, Message: kinds[code] + ": " + msg}
 }
 
 // takeError converts the status and error out-param of one C call into a
@@ -120,7 +137,7 @@ func takeError(st C.vectord_status, cerr *C.vectord_error) error {
 		return nil
 	}
 	if cerr == nil {
-		return newError(Status(st), Status(st).String())
+		return &Error{Code: Status(st), Message: Status(st).String()}
 	}
 	// The status returned by the call is authoritative; the error object
 	// carries the message.

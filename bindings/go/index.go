@@ -327,8 +327,12 @@ func (i *Index) SearchBatch(qs []float32, k int) ([][]Hit, error) {
 	}
 	nq := len(qs) / i.dim
 	if nq == 0 {
-		if k == 0 {
-			return nil, newError(StatusInvalidArgument, fmt.Sprintf("index %q: k is 0", i.name))
+		// Nothing to search, but the library still checks k.
+		var cerr *C.vectord_error
+		st := C.vectord_index_search_batch(i.ptr, 0, nil, C.size_t(k), nil, &cerr)
+		runtime.KeepAlive(i)
+		if err := takeError(st, cerr); err != nil {
+			return nil, err
 		}
 		return [][]Hit{}, nil
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"math"
-	"math/rand"
 	"strings"
 	"sync"
 	"testing"
@@ -76,11 +75,9 @@ func TestAddSearchGet(t *testing.T) {
 					}
 				}
 				for _, h := range hits {
-					var n int
 					if !strings.HasPrefix(string(h.Metadata), `{"i":`) {
 						t.Fatalf("hit %q metadata %q", h.ID, h.Metadata)
 					}
-					_ = n
 				}
 			}
 			v, md, err := idx.Get(is[3])
@@ -426,5 +423,4 @@ func TestErrorType(t *testing.T) {
 			t.Fatalf("code %d matches %d sentinels", code, n)
 		}
 	}
-	_ = rand.Int
 }
