@@ -194,6 +194,14 @@ pub struct Index {
     /// is dirty).
     version: AtomicU64,
     inner: RwLock<Inner>,
+    /// Told after every committed add or remove (persistence hooks in here).
+    observer: RwLock<Option<Arc<dyn IndexObserver>>>,
+}
+
+/// Something that wants to know when an index changed (after the change is
+/// committed and the index lock released).
+pub trait IndexObserver: Send + Sync {
+    fn changed(&self, index: &Index);
 }
 
 impl std::fmt::Debug for Index {
@@ -245,6 +253,23 @@ impl Index {
             insert_threads: AtomicUsize::new(0),
             version: AtomicU64::new(0),
             inner: RwLock::new(inner),
+            observer: RwLock::new(None),
+        }
+    }
+
+    /// Installs (or with None removes) the observer told about changes.
+    pub fn set_observer(&self, observer: Option<Arc<dyn IndexObserver>>) {
+        *self.observer.write().unwrap_or_else(|p| p.into_inner()) = observer;
+    }
+
+    fn notify(&self) {
+        let obs = self
+            .observer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(o) = obs {
+            o.changed(self);
         }
     }
 
@@ -422,6 +447,8 @@ impl Index {
             inner.slot_of.insert(id, slot);
         }
         self.version.fetch_add(1, Ordering::Release);
+        drop(guard);
+        self.notify();
         Ok(())
     }
 
@@ -446,6 +473,10 @@ impl Index {
         }
         if removed > 0 {
             self.version.fetch_add(1, Ordering::Release);
+        }
+        drop(guard);
+        if removed > 0 {
+            self.notify();
         }
         Ok(removed)
     }

@@ -9,10 +9,13 @@ pub mod error;
 pub mod hnsw;
 pub mod index;
 pub mod lhv1;
+pub mod log;
+pub mod persist;
 pub mod registry;
 pub mod storeclient;
 
 pub use error::{Error, Result};
 pub use hnsw::Metric;
 pub use index::{Hit, Index, IndexParams};
+pub use persist::Db;
 pub use registry::Registry;

@@ -1,0 +1,577 @@
+//! `Db`: a registry of named indexes with optional persistence.
+//!
+//! Each index is one LHV1 object, `{prefix}{name}.lhv1`. On open, every such
+//! object is loaded; after create, add and remove the index is saved (in the
+//! calling thread, by a background saver, or only on request, per the `save`
+//! option); deleting an index deletes its object. A failed save is logged and
+//! reported by `save`/`flush`, never fatal: in-memory state is the truth while
+//! the process runs.
+//!
+//! Locking: saving one index holds that index's save lock (so saves of one
+//! index are ordered and a delete cannot race a save), and the index's read
+//! lock only while the snapshot is copied in memory, never while bytes travel.
+//! Other indexes are not blocked at all.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::index::{Index, IndexObserver, IndexParams};
+use crate::lhv1;
+use crate::log::{self, log};
+use crate::registry::Registry;
+use crate::storeclient::{open_store, Store, StoreError, StoreOptions};
+
+pub use crate::log::set_log_callback;
+
+/// When indexes are saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveMode {
+    /// Inside the mutating call (the default).
+    Sync,
+    /// By a background thread, at most every `save_interval_ms`, coalescing
+    /// many changes into one upload; flush and close wait for it.
+    Async,
+    /// Only on `save` and `flush`.
+    Manual,
+}
+
+/// Registry options (the `options_json` of `vectord_registry_open`).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub prefix: String,
+    pub store: StoreOptions,
+    pub save: SaveMode,
+    pub save_interval_ms: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            prefix: "_vectors/".into(),
+            store: StoreOptions::default(),
+            save: SaveMode::Sync,
+            save_interval_ms: 200,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptionsJson {
+    prefix: Option<String>,
+    timeout_ms: Option<u64>,
+    connect_timeout_ms: Option<u64>,
+    retries: Option<u32>,
+    max_object_bytes: Option<u64>,
+    save: Option<String>,
+    save_interval_ms: Option<u64>,
+}
+
+impl Options {
+    /// Parses the options JSON; None means defaults. Unknown keys are an
+    /// error, so a typo cannot pass silently.
+    pub fn from_json(json: Option<&str>) -> Result<Options> {
+        let mut o = Options::default();
+        let Some(text) = json else {
+            return Ok(o);
+        };
+        let j: OptionsJson = serde_json::from_str(text)
+            .map_err(|e| Error::InvalidArgument(format!("options_json: {e}")))?;
+        if let Some(p) = j.prefix {
+            o.prefix = p;
+        }
+        if let Some(t) = j.timeout_ms {
+            if t == 0 {
+                return Err(Error::InvalidArgument(
+                    "options_json: timeout_ms is 0".into(),
+                ));
+            }
+            o.store.timeout_ms = t;
+        }
+        if let Some(t) = j.connect_timeout_ms {
+            if t == 0 {
+                return Err(Error::InvalidArgument(
+                    "options_json: connect_timeout_ms is 0".into(),
+                ));
+            }
+            o.store.connect_timeout_ms = t;
+        }
+        if let Some(r) = j.retries {
+            o.store.retries = r;
+        }
+        if let Some(m) = j.max_object_bytes {
+            if m == 0 {
+                return Err(Error::InvalidArgument(
+                    "options_json: max_object_bytes is 0".into(),
+                ));
+            }
+            o.store.max_object_bytes = m;
+        }
+        if let Some(s) = j.save {
+            o.save = match s.as_str() {
+                "sync" => SaveMode::Sync,
+                "async" => SaveMode::Async,
+                "manual" => SaveMode::Manual,
+                other => {
+                    return Err(Error::InvalidArgument(format!(
+                    "options_json: save is {other:?}; expected \"sync\", \"async\" or \"manual\""
+                )))
+                }
+            };
+        }
+        if let Some(i) = j.save_interval_ms {
+            o.save_interval_ms = i;
+        }
+        Ok(o)
+    }
+}
+
+/// What is known about saving one registered index.
+struct SaveState {
+    name: String,
+    index: Arc<Index>,
+    lock: Mutex<Saved>,
+}
+
+struct Saved {
+    /// Deleted or closed: never write this object again.
+    detached: bool,
+    /// `Index::version()` of the last successful save, None if never saved.
+    version: Option<u64>,
+}
+
+struct Persistor {
+    store: Box<dyn Store>,
+    prefix: String,
+    mode: SaveMode,
+    interval: Duration,
+    states: Mutex<HashMap<String, Arc<SaveState>>>,
+    /// Names whose object failed to load, with the reason. Such an object is
+    /// never overwritten or deleted automatically.
+    quarantined: Mutex<HashMap<String, String>>,
+    dirty: Mutex<BTreeSet<String>>,
+    wake: Condvar,
+    stop: AtomicBool,
+    saver: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Persistor {
+    fn key(&self, name: &str) -> String {
+        format!("{}{}.lhv1", self.prefix, name)
+    }
+
+    /// Saves the index if it changed since its last save.
+    fn save_state(&self, st: &SaveState) -> Result<()> {
+        let mut saved = lock(&st.lock);
+        if saved.detached {
+            return Ok(());
+        }
+        let current = st.index.version();
+        if saved.version == Some(current) {
+            return Ok(());
+        }
+        let snap = st.index.snapshot();
+        let blob = lhv1::encode_snapshot(&snap);
+        let key = self.key(&st.name);
+        match self.store.put(&key, &blob) {
+            Ok(()) => {
+                saved.version = Some(snap.version);
+                log(
+                    log::DEBUG,
+                    &format!("saved index {:?} ({} bytes) to {key}", st.name, blob.len()),
+                );
+                Ok(())
+            }
+            Err(e) => Err(Error::Storage(format!(
+                "saving index {:?} to {} as {key}: {e}",
+                st.name,
+                self.store.describe()
+            ))),
+        }
+    }
+
+    fn state(&self, name: &str) -> Option<Arc<SaveState>> {
+        lock(&self.states).get(name).cloned()
+    }
+
+    fn mark_dirty(&self, name: &str) {
+        lock(&self.dirty).insert(name.to_string());
+        self.wake.notify_all();
+    }
+
+    /// The background saver: waits for dirty indexes, then saves them at
+    /// most once per interval.
+    fn run_saver(self: Arc<Self>) {
+        let mut last = Instant::now() - self.interval;
+        loop {
+            {
+                let mut dirty = lock(&self.dirty);
+                while dirty.is_empty() && !self.stop.load(Ordering::Acquire) {
+                    dirty = self.wake.wait(dirty).unwrap_or_else(|p| p.into_inner());
+                }
+            }
+            if self.stop.load(Ordering::Acquire) {
+                return;
+            }
+            let due = last + self.interval;
+            let now = Instant::now();
+            if due > now {
+                // Let more changes pile up; close wakes us early.
+                let dirty = lock(&self.dirty);
+                let _ = self.wake.wait_timeout(dirty, due - now);
+                if self.stop.load(Ordering::Acquire) {
+                    return;
+                }
+                if Instant::now() < due {
+                    continue;
+                }
+            }
+            last = Instant::now();
+            let names = std::mem::take(&mut *lock(&self.dirty));
+            for name in names {
+                if let Some(st) = self.state(&name) {
+                    if let Err(e) = self.save_state(&st) {
+                        log(log::ERROR, &e.to_string());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Installed on every index of a persistent Db.
+struct Hook {
+    persistor: Weak<Persistor>,
+    state: Weak<SaveState>,
+}
+
+impl IndexObserver for Hook {
+    fn changed(&self, _index: &Index) {
+        let (Some(p), Some(st)) = (self.persistor.upgrade(), self.state.upgrade()) else {
+            return;
+        };
+        match p.mode {
+            SaveMode::Sync => {
+                if let Err(e) = p.save_state(&st) {
+                    log(log::ERROR, &format!("{e} (the change is kept in memory)"));
+                }
+            }
+            SaveMode::Async => p.mark_dirty(&st.name),
+            SaveMode::Manual => {}
+        }
+    }
+}
+
+/// A registry of named indexes, persistent when opened with a store.
+/// `Send + Sync`; every method may be called from many threads.
+pub struct Db {
+    registry: Registry,
+    persist: Option<Arc<Persistor>>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("indexes", &self.registry.names())
+            .field("store", &self.persist.as_ref().map(|p| p.store.describe()))
+            .finish()
+    }
+}
+
+impl Db {
+    /// Opens a registry. `storage_url` None or "" keeps everything in
+    /// memory; otherwise every `{prefix}*.lhv1` object in the store is loaded.
+    /// If listing the store fails, open fails with `Storage`. An object that
+    /// fails to load is logged and left alone, and its name cannot be used
+    /// until an operator removes it.
+    pub fn open(storage_url: Option<&str>, options_json: Option<&str>) -> Result<Arc<Db>> {
+        let opts = Options::from_json(options_json)?;
+        let url = storage_url.unwrap_or("");
+        if url.is_empty() {
+            return Ok(Arc::new(Db {
+                registry: Registry::new(),
+                persist: None,
+                closed: AtomicBool::new(false),
+            }));
+        }
+        let store = open_store(url, &opts.store)?;
+        Db::with_store(store, opts)
+    }
+
+    /// Opens a registry over a store built by the caller.
+    pub fn with_store(store: Box<dyn Store>, opts: Options) -> Result<Arc<Db>> {
+        let persistor = Arc::new(Persistor {
+            store,
+            prefix: opts.prefix,
+            mode: opts.save,
+            interval: Duration::from_millis(opts.save_interval_ms),
+            states: Mutex::new(HashMap::new()),
+            quarantined: Mutex::new(HashMap::new()),
+            dirty: Mutex::new(BTreeSet::new()),
+            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
+            saver: Mutex::new(None),
+        });
+        let db = Arc::new(Db {
+            registry: Registry::new(),
+            persist: Some(persistor.clone()),
+            closed: AtomicBool::new(false),
+        });
+        let keys = persistor.store.list(&persistor.prefix).map_err(|e| {
+            Error::Storage(format!(
+                "listing {:?} in {}: {e}",
+                persistor.prefix,
+                persistor.store.describe()
+            ))
+        })?;
+        for key in keys {
+            let Some(name) = key
+                .strip_prefix(persistor.prefix.as_str())
+                .and_then(|k| k.strip_suffix(".lhv1"))
+            else {
+                continue;
+            };
+            if let Err(why) = db.load(&persistor, &key, name) {
+                log(
+                    log::ERROR,
+                    &format!(
+                        "index {name:?} not loaded from {key} in {}: {why}; the object is left as it is",
+                        persistor.store.describe()
+                    ),
+                );
+                lock(&persistor.quarantined).insert(name.to_string(), why.to_string());
+            }
+        }
+        if persistor.mode == SaveMode::Async {
+            let p = persistor.clone();
+            let handle = std::thread::Builder::new()
+                .name("vectord-saver".into())
+                .spawn(move || p.run_saver())
+                .map_err(|e| Error::Internal(format!("starting the saver thread: {e}")))?;
+            *lock(&persistor.saver) = Some(handle);
+        }
+        Ok(db)
+    }
+
+    fn load(&self, p: &Arc<Persistor>, key: &str, name: &str) -> Result<()> {
+        let blob = p.store.get(key).map_err(Error::from)?;
+        let index = lhv1::decode(&blob)?;
+        if index.name() != name {
+            return Err(Error::Corrupt(format!(
+                "the object holds index {:?}, not {name:?}",
+                index.name()
+            )));
+        }
+        let index = self.registry.register(Arc::new(index))?;
+        self.attach(p, index.clone(), Some(index.version()));
+        Ok(())
+    }
+
+    fn attach(&self, p: &Arc<Persistor>, index: Arc<Index>, saved: Option<u64>) -> Arc<SaveState> {
+        let st = Arc::new(SaveState {
+            name: index.name().to_string(),
+            index: index.clone(),
+            lock: Mutex::new(Saved {
+                detached: false,
+                version: saved,
+            }),
+        });
+        lock(&p.states).insert(st.name.clone(), st.clone());
+        index.set_observer(Some(Arc::new(Hook {
+            persistor: Arc::downgrade(p),
+            state: Arc::downgrade(&st),
+        })));
+        st
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::InvalidArgument("the registry is closed".into()));
+        }
+        Ok(())
+    }
+
+    fn check_not_quarantined(&self, name: &str) -> Result<()> {
+        if let Some(p) = &self.persist {
+            if let Some(why) = lock(&p.quarantined).get(name) {
+                return Err(Error::AlreadyExists(format!(
+                    "index {name:?}: its object {} exists in {} but failed to load ({why}); \
+                     remove the object to reuse the name",
+                    p.key(name),
+                    p.store.describe()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Saves a newly registered index according to the save mode.
+    fn first_save(&self, p: &Arc<Persistor>, st: &SaveState) {
+        match p.mode {
+            SaveMode::Sync => {
+                if let Err(e) = p.save_state(st) {
+                    log(log::ERROR, &format!("{e} (the index is kept in memory)"));
+                }
+            }
+            SaveMode::Async => p.mark_dirty(&st.name),
+            SaveMode::Manual => {}
+        }
+    }
+
+    /// Creates an empty index (and saves it); `AlreadyExists` if the name is
+    /// taken, or held by an object that failed to load.
+    pub fn create(&self, params: IndexParams) -> Result<Arc<Index>> {
+        self.check_open()?;
+        self.check_not_quarantined(&params.name)?;
+        let index = self.registry.create(params)?;
+        if let Some(p) = &self.persist {
+            let st = self.attach(p, index.clone(), None);
+            self.first_save(p, &st);
+        }
+        Ok(index)
+    }
+
+    /// Decodes an LHV1 blob and registers it under the name it carries.
+    pub fn import(&self, blob: &[u8]) -> Result<Arc<Index>> {
+        self.check_open()?;
+        let index = lhv1::decode(blob)?;
+        self.check_not_quarantined(index.name())?;
+        let index = self.registry.register(Arc::new(index))?;
+        if let Some(p) = &self.persist {
+            let st = self.attach(p, index.clone(), None);
+            self.first_save(p, &st);
+        }
+        Ok(index)
+    }
+
+    pub fn get(&self, name: &str) -> Result<Arc<Index>> {
+        self.check_open()?;
+        self.registry.get(name)
+    }
+
+    /// Index names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.registry.names()
+    }
+
+    /// Deletes an index and its object. The object goes first: if the store
+    /// refuses, the index stays (so it cannot come back after a restart
+    /// while the caller believes it gone). Handles to it stay usable.
+    pub fn delete(&self, name: &str) -> Result<()> {
+        self.check_open()?;
+        let index = self.registry.get(name)?;
+        let Some(p) = &self.persist else {
+            self.registry.delete(name)?;
+            return Ok(());
+        };
+        let st = p.state(name);
+        let mut guard = st.as_ref().map(|s| lock(&s.lock));
+        match p.store.delete(&p.key(name)) {
+            Ok(()) | Err(StoreError::KeyNotFound(_)) => {}
+            Err(e) => {
+                return Err(Error::Storage(format!(
+                    "deleting index {name:?}: removing {} from {}: {e}",
+                    p.key(name),
+                    p.store.describe()
+                )))
+            }
+        }
+        if let Some(g) = guard.as_mut() {
+            g.detached = true;
+        }
+        drop(guard);
+        index.set_observer(None);
+        lock(&p.states).remove(name);
+        lock(&p.dirty).remove(name);
+        self.registry.delete(name)?;
+        Ok(())
+    }
+
+    pub fn is_persistent(&self) -> bool {
+        self.persist.is_some()
+    }
+
+    /// Saves one index now (if it changed since its last save).
+    /// `InvalidArgument` if this registry has no store or the index is not
+    /// (or no longer) registered in it.
+    pub fn save(&self, index: &Index) -> Result<()> {
+        self.check_open()?;
+        let Some(p) = &self.persist else {
+            return Err(Error::InvalidArgument(
+                "the index belongs to no persistent registry".into(),
+            ));
+        };
+        let st = p
+            .state(index.name())
+            .filter(|s| std::ptr::eq(Arc::as_ptr(&s.index), index))
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "index {:?} is not registered in this registry",
+                    index.name()
+                ))
+            })?;
+        p.save_state(&st)
+    }
+
+    /// Saves every index that changed since its last save. Tries them all;
+    /// returns the first failure.
+    pub fn flush(&self) -> Result<()> {
+        self.check_open()?;
+        self.flush_all()
+    }
+
+    fn flush_all(&self) -> Result<()> {
+        let Some(p) = &self.persist else {
+            return Ok(());
+        };
+        let states: Vec<Arc<SaveState>> = lock(&p.states).values().cloned().collect();
+        let mut first = None;
+        for st in states {
+            if let Err(e) = p.save_state(&st) {
+                log(log::ERROR, &e.to_string());
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Stops the background saver, saves what is pending, and detaches every
+    /// index: handles stay usable, but their changes are no longer saved.
+    /// Idempotent.
+    pub fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(p) = &self.persist else {
+            return;
+        };
+        p.stop.store(true, Ordering::Release);
+        p.wake.notify_all();
+        if let Some(h) = lock(&p.saver).take() {
+            let _ = h.join();
+        }
+        let _ = self.flush_all();
+        let states: Vec<Arc<SaveState>> = lock(&p.states).drain().map(|(_, s)| s).collect();
+        for st in states {
+            lock(&st.lock).detached = true;
+            st.index.set_observer(None);
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
