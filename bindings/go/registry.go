@@ -16,11 +16,15 @@ import (
 // Options tunes a Registry's storage; it is sent to the library as JSON.
 // Zero fields are left out, so the library's defaults apply.
 type Options struct {
-	// Prefix is prepended to every storage key (e.g. "tenant-a/").
+	// Prefix is prepended to every storage key (e.g. "tenant-a/"); empty
+	// means the library's default prefix.
 	Prefix string `json:"prefix,omitempty"`
 	// TimeoutMs is the budget of one storage attempt, in milliseconds.
 	TimeoutMs uint64 `json:"timeout_ms,omitempty"`
-	// Retries is the number of retries after a failed storage attempt.
+	// ConnectTimeoutMs is the budget of establishing a storage connection.
+	ConnectTimeoutMs uint64 `json:"connect_timeout_ms,omitempty"`
+	// Retries is the number of retries after a failed storage attempt
+	// (0 = the library's default).
 	Retries uint32 `json:"retries,omitempty"`
 	// MaxObjectBytes is the largest object stored or fetched.
 	MaxObjectBytes uint64 `json:"max_object_bytes,omitempty"`
