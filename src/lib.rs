@@ -6,6 +6,7 @@
 //! - [`storeclient`]: where LHV1 blobs are kept (storaged over HTTP, or a directory).
 
 pub mod error;
+pub mod ffi;
 pub mod hnsw;
 pub mod index;
 pub mod lhv1;

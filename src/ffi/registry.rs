@@ -1,0 +1,185 @@
+//! `vectord_registry`: a set of named indexes, optionally persistent, and
+//! the log callback.
+
+use std::ffi::{c_char, c_void, CString};
+use std::sync::Arc;
+
+use super::buffers::vectord_strings;
+use super::index::{params_arg, vectord_index, vectord_index_params};
+use super::{
+    boundary, infallible, opt_str_arg, out_arg, ref_arg, slice_arg, str_arg, to_cstring,
+    vectord_error, vectord_status,
+};
+use crate::persist::{self, Db};
+
+/// A registry of named indexes (in memory, or backed by a directory or a
+/// storaged service). Closed with `vectord_registry_close`.
+pub struct vectord_registry {
+    db: Arc<Db>,
+}
+
+unsafe fn registry_arg<'a>(r: *const vectord_registry) -> crate::Result<&'a vectord_registry> {
+    ref_arg(r, "r")
+}
+
+/// Opens a registry. `storage_url` NULL or "" keeps everything in memory;
+/// "file:///abs/dir" or a plain path is a directory store; "http(s)://..."
+/// is a storaged service. `options_json` NULL means the defaults; unknown
+/// keys are an error.
+#[no_mangle]
+pub unsafe extern "C" fn vectord_registry_open(
+    storage_url: *const c_char,
+    options_json: *const c_char,
+    out: *mut *mut vectord_registry,
+    err: *mut *mut vectord_error,
+) -> vectord_status {
+    boundary(err, || {
+        let url = opt_str_arg(storage_url, "storage_url")?;
+        let options = opt_str_arg(options_json, "options_json")?;
+        out_arg(out, "out")?;
+        let db = Db::open(url, options)?;
+        *out = Box::into_raw(Box::new(vectord_registry { db }));
+        Ok(())
+    })
+}
+
+/// Flushes pending saves (best effort; failures go to the log) and frees the
+/// registry. Index handles from it stay usable. NULL is allowed.
+#[no_mangle]
+pub unsafe extern "C" fn vectord_registry_close(r: *mut vectord_registry) {
+    if !r.is_null() {
+        infallible((), || {
+            let r = Box::from_raw(r);
+            r.db.close();
+        });
+    }
+}
+
+/// Creates an empty index in the registry.
+#[no_mangle]
+pub unsafe extern "C" fn vectord_registry_create(
+    r: *mut vectord_registry,
+    params: *const vectord_index_params,
+    out: *mut *mut vectord_index,
+    err: *mut *mut vectord_error,
+) -> vectord_status {
+    boundary(err, || {
+        let reg = registry_arg(r)?;
+        out_arg(out, "out")?;
+        let params = params_arg(params)?;
+        let index = reg.db.create(params)?;
+        *out = vectord_index::new(index, Some(Arc::downgrade(&reg.db)));
+        Ok(())
+    })
+}
+
+/// A new handle to the index called `name`.
+#[no_mangle]
+pub unsafe extern "C" fn vectord_registry_get(
+    r: *mut vectord_registry,
+    name: *const c_char,
+    out: *mut *mut vectord_index,
+    err: *mut *mut vectord_error,
+) -> vectord_status {
+    boundary(err, || {
+        let reg = registry_arg(r)?;
+        let name = str_arg(name, "name")?;
+        out_arg(out, "out")?;
+        let index = reg.db.get(name)?;
+        *out = vectord_index::new(index, Some(Arc::downgrade(&reg.db)));
+        Ok(())
+    })
+}
+
+/// Deletes the index called `name` (and its stored copy). Handles to it
+/// stay usable but are no longer saved.
+#[no_mangle]
+pub unsafe extern "C" fn vectord_registry_delete(
+    r: *mut vectord_registry,
+    name: *const c_char,
+    err: *mut *mut vectord_error,
+) -> vectord_status {
+    boundary(err, || {
+        let reg = registry_arg(r)?;
+        let name = str_arg(name, "name")?;
+        reg.db.delete(name)
+    })
+}
+
+/// The names of the registry's indexes, sorted.
+#[no_mangle]
+pub unsafe extern "C" fn vectord_registry_names(
+    r: *mut vectord_registry,
+    out: *mut *mut vectord_strings,
+    err: *mut *mut vectord_error,
+) -> vectord_status {
+    boundary(err, || {
+        let reg = registry_arg(r)?;
+        out_arg(out, "out")?;
+        let items: Vec<CString> = reg.db.names().into_iter().map(to_cstring).collect();
+        *out = Box::into_raw(Box::new(vectord_strings { items }));
+        Ok(())
+    })
+}
+
+/// Decodes an LHV1 blob and registers it under the name it carries.
+#[no_mangle]
+pub unsafe extern "C" fn vectord_registry_import(
+    r: *mut vectord_registry,
+    blob: *const u8,
+    len: usize,
+    out: *mut *mut vectord_index,
+    err: *mut *mut vectord_error,
+) -> vectord_status {
+    boundary(err, || {
+        let reg = registry_arg(r)?;
+        let blob = slice_arg(blob, len, "blob")?;
+        out_arg(out, "out")?;
+        let index = reg.db.import(blob)?;
+        *out = vectord_index::new(index, Some(Arc::downgrade(&reg.db)));
+        Ok(())
+    })
+}
+
+/// Writes every pending change to storage (no-op in memory).
+#[no_mangle]
+pub unsafe extern "C" fn vectord_registry_flush(
+    r: *mut vectord_registry,
+    err: *mut *mut vectord_error,
+) -> vectord_status {
+    boundary(err, || registry_arg(r)?.db.flush())
+}
+
+/// The C log callback and its user pointer. The caller promises the
+/// callback may be called from any thread with that pointer.
+struct CLogger {
+    cb: extern "C" fn(level: u32, message: *const c_char, user: *mut c_void),
+    user: *mut c_void,
+}
+
+// SAFETY: `vectord_set_log_callback` documents that the callback and `user`
+// must be usable from any thread.
+unsafe impl Send for CLogger {}
+unsafe impl Sync for CLogger {}
+
+/// Routes log messages (level 1 error, 2 warning, 3 info, 4 debug) to `cb`,
+/// called from any thread with `user`; `message` is valid during the call
+/// only. NULL `cb` restores the default: warnings and errors to stderr.
+/// Process-wide.
+#[no_mangle]
+pub unsafe extern "C" fn vectord_set_log_callback(
+    cb: Option<extern "C" fn(level: u32, message: *const c_char, user: *mut c_void)>,
+    user: *mut c_void,
+) {
+    infallible((), || match cb {
+        None => persist::set_log_callback(None),
+        Some(cb) => {
+            let logger = CLogger { cb, user };
+            persist::set_log_callback(Some(Box::new(move |level: u32, message: &str| {
+                let logger = &logger;
+                let text = to_cstring(message.to_string());
+                (logger.cb)(level, text.as_ptr(), logger.user);
+            })));
+        }
+    })
+}
