@@ -62,7 +62,7 @@ func (i *Index) cBaselineSearch(qs []float32, k, count int) (int64, error) {
 		C.size_t(k), C.size_t(count), &cerr)
 	runtime.KeepAlive(i)
 	if n < 0 {
-		return 0, takeError(C.VECTORD_STATUS_INTERNAL, cerr)
+		return 0, takeError(uint32(C.VECTORD_STATUS_INTERNAL), cerr)
 	}
 	return int64(n), nil
 }
@@ -81,7 +81,7 @@ func (i *Index) cBaselineBatch(qs []float32, k, count int) (int64, error) {
 	n := C.vdgo_baseline_batch(i.ptr, (*C.float)(&qs[0]), C.size_t(nq), C.size_t(k), C.size_t(count), &lists[0], &cerr)
 	runtime.KeepAlive(i)
 	if n < 0 {
-		return 0, takeError(C.VECTORD_STATUS_INTERNAL, cerr)
+		return 0, takeError(uint32(C.VECTORD_STATUS_INTERNAL), cerr)
 	}
 	return int64(n), nil
 }

@@ -129,8 +129,8 @@ func newError(code Status, msg string) *Error {
 // takeError converts the status and error out-param of one C call into a
 // Go error and frees the C error. A failing status without an error object
 // still yields an *Error.
-func takeError(st C.vectord_status, cerr *C.vectord_error) error {
-	if st == C.VECTORD_STATUS_OK {
+func takeError[S ~uint32](st S, cerr *C.vectord_error) error {
+	if st == S(C.VECTORD_STATUS_OK) {
 		if cerr != nil {
 			C.vectord_error_free(cerr)
 		}
