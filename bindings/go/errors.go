@@ -143,7 +143,7 @@ func takeError[S ~uint32](st S, cerr *C.vectord_error) error {
 	// carries the message.
 	msg := C.GoString(C.vectord_error_message(cerr))
 	C.vectord_error_free(cerr)
-	return newError(Status(st), msg)
+	return &Error{Code: Status(st), Message: msg}
 }
 
 func errClosed(what string) error {
