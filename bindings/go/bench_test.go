@@ -176,3 +176,31 @@ func BenchmarkSearchBatchCBaseline(b *testing.B) {
 	}
 	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(b.N*d.nq), "ns/query")
 }
+
+// The Go layer's fixed per-query cost, isolated: the same pair on a tiny
+// index (100 items, dim 8) where the search itself is cheap, so the
+// difference between the two is the overhead in absolute nanoseconds.
+func smallIndex(b *testing.B) (*Index, []float32) {
+	idx, _, vs := newTestIndex(b, "small", 100, 8, L2)
+	return idx, vs
+}
+
+func BenchmarkSearchSmall(b *testing.B) {
+	idx, vs := smallIndex(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		q := n % 100
+		if _, err := idx.Search(vs[q*8:(q+1)*8], benchK); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSearchSmallCBaseline(b *testing.B) {
+	idx, vs := smallIndex(b)
+	b.ResetTimer()
+	if _, err := idx.cBaselineSearch(vs, benchK, b.N); err != nil {
+		b.Fatal(err)
+	}
+}
