@@ -33,3 +33,6 @@ cargo clippy --all-targets -- -D warnings
 
 step "cargo test"
 cargo test
+
+step "Go binding: go vet, go test -race, the Go example"
+./scripts/go-test.sh
