@@ -653,6 +653,9 @@ impl Index {
             .map_err(|e| Error::Corrupt(format!("envelope parameters: {e}")))?;
         let mut r = Reader::new(graph, base);
         let format = r.u32("graph format")?;
+        if format == 0 {
+            return Err(r.corrupt("graph format 0 does not exist"));
+        }
         if format != GRAPH_FORMAT {
             return Err(Error::Unsupported(format!(
                 "graph format {format}; this reader knows format {GRAPH_FORMAT}"

@@ -88,16 +88,20 @@ pub(crate) fn put_u64(out: &mut Vec<u8>, v: u64) {
 }
 
 fn put_f32s(out: &mut Vec<u8>, v: &[f32]) {
-    out.reserve(v.len() * 4);
-    for x in v {
-        out.extend_from_slice(&x.to_le_bytes());
+    // Resize once, then fill fixed-size chunks: no capacity check per
+    // element, and the loop vectorises (a plain copy on little-endian).
+    let start = out.len();
+    out.resize(start + v.len() * 4, 0);
+    for (dst, x) in out[start..].chunks_exact_mut(4).zip(v) {
+        dst.copy_from_slice(&x.to_le_bytes());
     }
 }
 
 fn put_words(out: &mut Vec<u8>, v: &[AtomicU32]) {
-    out.reserve(v.len() * 4);
-    for x in v {
-        out.extend_from_slice(&x.load(Ordering::Relaxed).to_le_bytes());
+    let start = out.len();
+    out.resize(start + v.len() * 4, 0);
+    for (dst, x) in out[start..].chunks_exact_mut(4).zip(v) {
+        dst.copy_from_slice(&x.load(Ordering::Relaxed).to_le_bytes());
     }
 }
 
