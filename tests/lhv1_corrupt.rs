@@ -540,7 +540,8 @@ fn envelope_versions() {
 fn envelope_fields() {
     let b = blob();
     let huge = Value::from(1u64 << 40);
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Edit<'a> = Box<dyn Fn(&mut Value) + 'a>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("dim 0", Box::new(|e| e["params"]["dim"] = 0.into())),
         ("dim 9", Box::new(|e| e["params"]["dim"] = 9.into())),
         (

@@ -88,12 +88,20 @@ pub(crate) fn put_u64(out: &mut Vec<u8>, v: u64) {
 }
 
 fn put_f32s(out: &mut Vec<u8>, v: &[f32]) {
-    // Resize once, then fill fixed-size chunks: no capacity check per
-    // element, and the loop vectorises (a plain copy on little-endian).
-    let start = out.len();
-    out.resize(start + v.len() * 4, 0);
-    for (dst, x) in out[start..].chunks_exact_mut(4).zip(v) {
-        dst.copy_from_slice(&x.to_le_bytes());
+    #[cfg(target_endian = "little")]
+    {
+        // SAFETY: f32 has no padding and any initialised f32 is 4 valid
+        // bytes; on little-endian its memory is its LE encoding.
+        let bytes = unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), v.len() * 4) };
+        out.extend_from_slice(bytes);
+    }
+    #[cfg(not(target_endian = "little"))]
+    {
+        let start = out.len();
+        out.resize(start + v.len() * 4, 0);
+        for (dst, x) in out[start..].chunks_exact_mut(4).zip(v) {
+            dst.copy_from_slice(&x.to_le_bytes());
+        }
     }
 }
 
@@ -105,10 +113,43 @@ fn put_words(out: &mut Vec<u8>, v: &[AtomicU32]) {
     }
 }
 
+/// `b.len() / 4` little-endian u32 words, as atomics.
 fn get_words(b: &[u8]) -> Vec<AtomicU32> {
-    b.chunks_exact(4)
-        .map(|c| AtomicU32::new(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-        .collect()
+    let n = b.len() / 4;
+    let mut v: Vec<AtomicU32> = Vec::with_capacity(n);
+    #[cfg(target_endian = "little")]
+    // SAFETY: the capacity is n words; AtomicU32 has the size, alignment and
+    // bit validity of u32, so every 4 bytes are a valid AtomicU32; the
+    // bytes are LE, which is the memory order here.
+    unsafe {
+        std::ptr::copy_nonoverlapping(b.as_ptr(), v.as_mut_ptr().cast::<u8>(), n * 4);
+        v.set_len(n);
+    }
+    #[cfg(not(target_endian = "little"))]
+    v.extend(
+        b.chunks_exact(4)
+            .map(|c| AtomicU32::new(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+    );
+    v
+}
+
+/// `b.len() / 4` little-endian f32.
+fn get_f32s(b: &[u8]) -> Vec<f32> {
+    let n = b.len() / 4;
+    let mut v: Vec<f32> = Vec::with_capacity(n);
+    #[cfg(target_endian = "little")]
+    // SAFETY: the capacity is n floats and every bit pattern is a valid f32;
+    // the bytes are LE, which is the memory order here.
+    unsafe {
+        std::ptr::copy_nonoverlapping(b.as_ptr(), v.as_mut_ptr().cast::<u8>(), n * 4);
+        v.set_len(n);
+    }
+    #[cfg(not(target_endian = "little"))]
+    v.extend(
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+    );
+    v
 }
 
 /// Bytes the graph's binary form will take (for reserving the output).
@@ -213,11 +254,10 @@ pub(crate) fn read_graph(r: &mut Reader<'_>, expect: &GraphParams) -> Result<Gra
     }
     let at = r.offset();
     let vbytes = r.array(slots, dim * 4, "vectors")?;
-    let vectors: Vec<f32> = vbytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    if let Some(i) = vectors.iter().position(|v| !v.is_finite()) {
+    let vectors = get_f32s(vbytes);
+    // Branch-free scan (vectorises); the position only on failure.
+    if vectors.iter().fold(false, |bad, v| bad | !v.is_finite()) {
+        let i = vectors.iter().position(|v| !v.is_finite()).unwrap_or(0);
         return Err(Error::Corrupt(format!(
             "graph section at offset {}: component {} of slot {} is not finite",
             at + i * 4,
