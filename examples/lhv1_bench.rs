@@ -212,7 +212,7 @@ fn main() {
             build("synth", &data, a.synth_dim, Metric::L2, a.efc_synth),
         ));
     }
-    println!("| index | n x dim | blob | blob / raw vectors | encode | encode | decode | decode |");
+    println!("| index | n x dim | blob | blob / raw vectors | encode wall / cpu | encode MB/s wall / cpu | decode wall / cpu | decode MB/s wall / cpu |");
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for (name, idx) in &rows {
         run(name, idx, a.reps);
