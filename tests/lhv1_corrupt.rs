@@ -434,6 +434,11 @@ fn truncation_at_every_field_boundary() {
     cuts.sort_unstable();
     cuts.dedup();
     assert!(cuts.len() > 2 * N, "{} cuts", cuts.len());
+    eprintln!(
+        "{} boundary cuts ({} in the graph section)",
+        cuts.len(),
+        cuts.iter().filter(|&&c| c >= l.graph_at).count()
+    );
     for &c in &cuts {
         let t = &b[..c];
         corrupt(t, &format!("cut at {c}"));
@@ -1019,6 +1024,7 @@ fn bit_flips_with_the_crc_as_is() {
         }
     }
     assert!(decoded < 1000);
+    eprintln!("1000 flips with the CRC as is: {decoded} envelope flips still decode");
 }
 
 #[test]
@@ -1041,6 +1047,7 @@ fn bit_flips_with_the_crc_fixed() {
     }
     // Flips in vectors, the RNG state or unused list words are valid.
     assert!(ok > 0);
+    eprintln!("800 graph flips with the CRC fixed: {ok} decode");
     // Random bytes overwritten (whole words), CRC fixed.
     for i in 0..300 {
         let mut v = b.to_vec();
