@@ -615,6 +615,7 @@ impl Index {
                     .map(|s| s.len() + 4)
                     .sum::<usize>(),
         );
+        binary::advise_huge_pages(graph.as_ptr(), graph.capacity());
         put_u32(&mut graph, GRAPH_FORMAT);
         put_u64(&mut graph, inner.ids.len() as u64);
         for id in &inner.ids {

@@ -113,10 +113,36 @@ fn put_words(out: &mut Vec<u8>, v: &[AtomicU32]) {
     }
 }
 
+/// Asks Linux to back a large fresh buffer with transparent huge pages
+/// (where the system allows them on request): decoding a big index otherwise
+/// spends much of its time taking 4 KiB page faults on the new arrays.
+pub(crate) fn advise_huge_pages(ptr: *const u8, len: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        if len < 4 * HUGE {
+            return;
+        }
+        let start = (ptr as usize).next_multiple_of(HUGE);
+        let end = (ptr as usize + len) & !(HUGE - 1);
+        if end > start {
+            // SAFETY: the range lies inside one live allocation of `len`
+            // bytes; MADV_HUGEPAGE changes how its pages are backed, never
+            // their contents, and a failure is harmless.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (ptr, len);
+}
+
 /// `b.len() / 4` little-endian u32 words, as atomics.
 fn get_words(b: &[u8]) -> Vec<AtomicU32> {
     let n = b.len() / 4;
     let mut v: Vec<AtomicU32> = Vec::with_capacity(n);
+    advise_huge_pages(v.as_ptr().cast(), n * 4);
     #[cfg(target_endian = "little")]
     // SAFETY: the capacity is n words; AtomicU32 has the size, alignment and
     // bit validity of u32, so every 4 bytes are a valid AtomicU32; the
@@ -137,6 +163,7 @@ fn get_words(b: &[u8]) -> Vec<AtomicU32> {
 fn get_f32s(b: &[u8]) -> Vec<f32> {
     let n = b.len() / 4;
     let mut v: Vec<f32> = Vec::with_capacity(n);
+    advise_huge_pages(v.as_ptr().cast(), n * 4);
     #[cfg(target_endian = "little")]
     // SAFETY: the capacity is n floats and every bit pattern is a valid f32;
     // the bytes are LE, which is the memory order here.
