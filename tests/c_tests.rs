@@ -24,7 +24,9 @@ fn profile_dir() -> PathBuf {
 }
 
 fn static_lib() -> PathBuf {
-    let lib = profile_dir().join("libvectord.a");
+    // cargo test builds the staticlib in deps/ and does not copy it up to
+    // target/<profile>/ (only cargo build does), so the copy there may be stale.
+    let lib = profile_dir().join("deps").join("libvectord.a");
     assert!(
         lib.exists(),
         "{} is missing: cargo builds it with the library (crate-type staticlib)",
