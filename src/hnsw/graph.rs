@@ -273,24 +273,63 @@ impl Graph {
         self.dist.eval(q, self.vector(slot))
     }
 
+    /// The vector of a slot without a bounds check.
+    ///
+    /// # Safety
+    /// `slot < self.slots()` (then `vectors` holds the whole row: it always
+    /// has `slots * dim` components).
+    #[inline(always)]
+    unsafe fn vector_unchecked(&self, slot: u32) -> &[f32] {
+        let d = self.params.dim;
+        debug_assert!((slot as usize) < self.slots());
+        self.vectors
+            .get_unchecked(slot as usize * d..(slot as usize + 1) * d)
+    }
+
+    /// Asks for the first cache lines of a slot's vector (the hardware
+    /// prefetcher streams the rest once the kernel starts reading).
     #[inline(always)]
     fn prefetch(&self, slot: u32) {
         #[cfg(target_arch = "x86_64")]
         {
             let i = slot as usize * self.params.dim;
             if i < self.vectors.len() {
-                // SAFETY: the address is inside `vectors`; prefetch has no
-                // architectural effect beyond the cache.
+                // SAFETY: the address is inside `vectors` (the second line
+                // may lie past its end: prefetch never faults, and
+                // wrapping_add keeps the pointer arithmetic defined).
+                unsafe {
+                    let p = self.vectors.as_ptr().add(i) as *const i8;
+                    std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T0);
+                    std::arch::x86_64::_mm_prefetch(
+                        p.wrapping_add(64),
+                        std::arch::x86_64::_MM_HINT_T0,
+                    );
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = slot;
+    }
+
+    /// Asks for the cache line holding a slot's neighbour count and first
+    /// neighbours at `level` (layer 0 only: upper lists are few and small).
+    #[inline(always)]
+    fn prefetch_list(&self, slot: u32, level: u8) {
+        #[cfg(target_arch = "x86_64")]
+        if level == 0 {
+            let i = slot as usize * (1 + 2 * self.params.m);
+            if i < self.layer0.len() {
+                // SAFETY: the address is inside `layer0`.
                 unsafe {
                     std::arch::x86_64::_mm_prefetch(
-                        self.vectors.as_ptr().add(i) as *const i8,
+                        self.layer0.as_ptr().add(i) as *const i8,
                         std::arch::x86_64::_MM_HINT_T0,
                     )
                 }
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = slot;
+        let _ = (slot, level);
     }
 
     /// Greedy walk on one upper layer: the nearest node reachable by always
@@ -336,26 +375,46 @@ impl Graph {
         if keep(start.slot) {
             s.best.push(start);
         }
+        let slots = self.slots();
         let mut links = std::mem::take(&mut s.links);
+        // The farthest kept result once `best` holds `ef` (else +inf): a
+        // neighbour farther than this can neither be kept nor lead anywhere.
+        let bound = |best: &std::collections::BinaryHeap<Cand>| {
+            if best.len() >= ef {
+                best.peek().map_or(f32::INFINITY, |w| w.dist)
+            } else {
+                f32::INFINITY
+            }
+        };
+        let mut worst = bound(&s.best);
         while let Some(std::cmp::Reverse(c)) = s.frontier.pop() {
-            if s.best.len() >= ef {
-                if let Some(worst) = s.best.peek() {
-                    if c.dist > worst.dist {
-                        break;
+            if c.dist > worst {
+                break;
+            }
+            if let Some(std::cmp::Reverse(next)) = s.frontier.peek() {
+                self.prefetch_list(next.slot, level);
+            }
+            // Pass 1: collect the unvisited neighbours and prefetch their
+            // vectors, so the loads overlap the distance computations of
+            // pass 2 instead of stalling each one.
+            links.clear();
+            if let Some((count, words)) = self.list(c.slot, level).split_first() {
+                let cnt = (count.load(Ordering::Acquire) as usize).min(words.len());
+                for w in &words[..cnt] {
+                    let n = w.load(Ordering::Relaxed);
+                    // Links always name existing slots; the check keeps the
+                    // unchecked accesses below sound whatever a list holds.
+                    if (n as usize) < slots && s.visited.insert(n) {
+                        self.prefetch(n);
+                        links.push(n);
                     }
                 }
             }
-            self.read_links(c.slot, level, &mut links);
-            for (i, &n) in links.iter().enumerate() {
-                if let Some(&next) = links.get(i + 1) {
-                    self.prefetch(next);
-                }
-                if !s.visited.insert(n) {
-                    continue;
-                }
-                let d = self.distance_to(q, n);
-                let full = s.best.len() >= ef;
-                if !full || s.best.peek().is_some_and(|w| d < w.dist) {
+            // Pass 2: distances, and the two heaps.
+            for &n in links.iter() {
+                // SAFETY: n < slots, checked in pass 1.
+                let d = self.dist.eval(q, unsafe { self.vector_unchecked(n) });
+                if d < worst {
                     let cand = Cand { dist: d, slot: n };
                     s.frontier.push(std::cmp::Reverse(cand));
                     if keep(n) {
@@ -363,6 +422,7 @@ impl Graph {
                         if s.best.len() > ef {
                             s.best.pop();
                         }
+                        worst = bound(&s.best);
                     }
                 }
             }
@@ -512,6 +572,18 @@ impl Graph {
         }
         self.free.extend(kept);
         self.detach(&reused);
+        // Grow every per-slot array once for the whole batch: for a first
+        // batch this allocates exactly what is needed, instead of doubling
+        // (up to 2x the vectors' size, plus a copy, at the peak).
+        let fresh = n - reused.len();
+        if fresh > 0 {
+            self.vectors.reserve(fresh * dim);
+            self.layer0.reserve(fresh * (1 + 2 * self.params.m));
+            self.upper.reserve(fresh);
+            self.levels.reserve(fresh);
+            self.deleted.reserve(fresh);
+            self.locks.reserve(fresh);
+        }
         let mut reuse = reused.into_iter();
         for row in vectors.chunks_exact(dim) {
             let slot = match reuse.next() {
