@@ -203,3 +203,30 @@ fn c_tests_with_address_sanitizer() {
         run_checked(cmd, &name);
     }
 }
+
+#[test]
+fn quickstart_example_runs() {
+    let dir = out_dir("quickstart");
+    let exe = dir.join("quickstart");
+    let mut cmd = c_compiler().to_command();
+    cmd.args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I"])
+        .arg(root().join("include"))
+        .arg(root().join("examples/quickstart.c"))
+        .arg(static_lib())
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&exe);
+    let out = cmd.output().expect("run the C compiler");
+    assert!(
+        out.status.success(),
+        "compiling examples/quickstart.c failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(&exe)
+        .arg(dir.join("quickstart.lhv1"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "quickstart failed:\n{stdout}");
+    assert!(stdout.contains("1. apple"), "{stdout}");
+    assert!(stdout.contains("decoded \"fruit\" (4 items)"), "{stdout}");
+}
