@@ -24,10 +24,18 @@ fn read_fvecs(path: &PathBuf) -> (usize, Vec<f32>) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let dim = i32::from_le_bytes(bytes[0..4].try_into().unwrap()) as usize;
     let row = 4 + 4 * dim;
-    assert_eq!(bytes.len() % row, 0, "{}: not fvecs of dim {dim}", path.display());
+    assert_eq!(
+        bytes.len() % row,
+        0,
+        "{}: not fvecs of dim {dim}",
+        path.display()
+    );
     let mut out = Vec::with_capacity(bytes.len() / row * dim);
     for chunk in bytes.chunks_exact(row) {
-        assert_eq!(i32::from_le_bytes(chunk[0..4].try_into().unwrap()) as usize, dim);
+        assert_eq!(
+            i32::from_le_bytes(chunk[0..4].try_into().unwrap()) as usize,
+            dim
+        );
         out.extend(
             chunk[4..]
                 .chunks_exact(4)
@@ -45,15 +53,21 @@ fn check(st: vectord_status, err: *mut vectord_error, what: &str) {
 }
 
 fn main() {
-    let dir = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/wordnet-minilm-30k")
-    });
+    let dir = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/wordnet-minilm-30k")
+        });
     let (dim, base) = read_fvecs(&dir.join("base.fvecs"));
     let (qdim, queries) = read_fvecs(&dir.join("query.fvecs"));
     assert_eq!(dim, qdim);
     let n = base.len() / dim;
     let nq = queries.len() / dim;
-    println!("dataset {}: {n} base, {nq} queries, dim {dim}", dir.display());
+    println!(
+        "dataset {}: {n} base, {nq} queries, dim {dim}",
+        dir.display()
+    );
 
     let t = Instant::now();
     let built = Index::new(IndexParams::new("bench", dim as u32, Metric::Cosine)).unwrap();

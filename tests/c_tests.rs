@@ -196,7 +196,10 @@ fn c_tests_with_address_sanitizer() {
         missing_tool("AddressSanitizer (cc -fsanitize=address)");
         return;
     }
-    for exe in build_all("asan", &["-g", "-fsanitize=address", "-fno-omit-frame-pointer"]) {
+    for exe in build_all(
+        "asan",
+        &["-g", "-fsanitize=address", "-fno-omit-frame-pointer"],
+    ) {
         let name = exe.file_name().unwrap().to_string_lossy().to_string();
         let mut cmd = Command::new(&exe);
         cmd.env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=1");

@@ -15,8 +15,8 @@ const REGENERATE: &str = "regenerate it with\n    \
      and commit the result";
 
 fn generate() -> String {
-    let config = cbindgen::Config::from_file(root().join("cbindgen.toml"))
-        .expect("read cbindgen.toml");
+    let config =
+        cbindgen::Config::from_file(root().join("cbindgen.toml")).expect("read cbindgen.toml");
     let mut out = Vec::new();
     cbindgen::Builder::new()
         .with_config(config)
