@@ -4,7 +4,7 @@
 //!
 //! `cargo test` builds the library (all its crate types, so
 //! `libvectord.a`) before any integration test runs; the tests link the copy
-//! next to the test binary's directory (target/<profile>/).
+//! in target/<profile>/deps/ (falling back to target/<profile>/).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,13 +24,23 @@ fn profile_dir() -> PathBuf {
 }
 
 fn static_lib() -> PathBuf {
-    let lib = profile_dir().join("libvectord.a");
-    assert!(
-        lib.exists(),
-        "{} is missing: cargo builds it with the library (crate-type staticlib)",
-        lib.display()
-    );
-    lib
+    // Cargo writes the staticlib into deps/ whenever it compiles the library
+    // for this test run; the copy in target/<profile>/ is only re-created
+    // when cargo uplifts it, so prefer deps/.
+    let candidates = [
+        profile_dir().join("deps").join("libvectord.a"),
+        profile_dir().join("libvectord.a"),
+    ];
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "libvectord.a is missing ({candidates:?}): cargo builds it with the library \
+                 (crate-type staticlib)"
+            )
+        })
+        .clone()
 }
 
 fn out_dir(what: &str) -> PathBuf {
