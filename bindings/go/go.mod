@@ -1,0 +1,3 @@
+module vectord.local/vectord
+
+go 1.19

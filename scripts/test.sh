@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Sets up what the tests need on a fresh Debian machine (as root), then runs
+# every test: format and lint checks, the Rust tests (which also compile and
+# run the C tests, the header drift check and the restart acceptance), the C
+# tests under valgrind and AddressSanitizer, and the Go tests with -race.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "setup"
+missing=()
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v g++ >/dev/null 2>&1 || missing+=(g++)
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+command -v go >/dev/null 2>&1 || missing+=(golang-go)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if command -v rustup >/dev/null 2>&1; then
+  rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+cargo --version; cc --version | head -1; valgrind --version; go version
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+step "cargo test"
+cargo test
+
+step "Go binding: go vet, go test -race, the Go example"
+./scripts/go-test.sh
