@@ -646,6 +646,7 @@ impl Index {
                     .map(|s| s.len() + 4)
                     .sum::<usize>(),
         );
+        binary::advise_huge_pages(graph.as_ptr(), graph.capacity());
         put_u32(&mut graph, GRAPH_FORMAT);
         put_u64(&mut graph, inner.ids.len() as u64);
         for id in &inner.ids {
@@ -684,6 +685,9 @@ impl Index {
             .map_err(|e| Error::Corrupt(format!("envelope parameters: {e}")))?;
         let mut r = Reader::new(graph, base);
         let format = r.u32("graph format")?;
+        if format == 0 {
+            return Err(r.corrupt("graph format 0 does not exist"));
+        }
         if format != GRAPH_FORMAT {
             return Err(Error::Unsupported(format!(
                 "graph format {format}; this reader knows format {GRAPH_FORMAT}"

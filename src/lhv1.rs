@@ -72,11 +72,35 @@ pub struct Info {
 /// Encodes an index. The snapshot is taken under the index's read lock; the
 /// framing is done after the lock is released.
 pub fn encode(index: &Index) -> Vec<u8> {
-    encode_snapshot(&index.snapshot())
+    let s = index.snapshot();
+    let env = envelope(&s);
+    // Frame in place: grow the graph buffer and move the graph up rather than
+    // copy it into a second buffer (on a large index, touching a second set
+    // of fresh pages costs more than the move).
+    let mut out = s.graph;
+    let len = out.len();
+    let pre = HEADER_LEN + env.len();
+    out.resize(len + pre, 0);
+    out.copy_within(..len, pre);
+    out[..4].copy_from_slice(MAGIC);
+    out[4..HEADER_LEN].copy_from_slice(&(env.len() as u32).to_be_bytes());
+    out[HEADER_LEN..pre].copy_from_slice(env.as_bytes());
+    out
 }
 
 /// Frames a snapshot taken earlier with `Index::snapshot`.
 pub fn encode_snapshot(s: &Snapshot) -> Vec<u8> {
+    let env = envelope(s);
+    let mut out = Vec::with_capacity(HEADER_LEN + env.len() + s.graph.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(env.len() as u32).to_be_bytes());
+    out.extend_from_slice(env.as_bytes());
+    out.extend_from_slice(&s.graph);
+    out
+}
+
+/// The JSON envelope of a snapshot.
+fn envelope(s: &Snapshot) -> String {
     let params = ParamsJson {
         name: s.params.name.clone(),
         dim: s.params.dim,
@@ -111,12 +135,7 @@ pub fn encode_snapshot(s: &Snapshot) -> Vec<u8> {
         s.graph.len(),
         crc32c::crc32c(&s.graph)
     ));
-    let mut out = Vec::with_capacity(HEADER_LEN + env.len() + s.graph.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(env.len() as u32).to_be_bytes());
-    out.extend_from_slice(env.as_bytes());
-    out.extend_from_slice(&s.graph);
-    out
+    env
 }
 
 fn corrupt(msg: impl Into<String>) -> Error {
