@@ -43,10 +43,33 @@ impl DirStore {
                 dir.display()
             )));
         }
-        Ok(DirStore {
+        let store = DirStore {
             dir,
             max_object_bytes: opts.max_object_bytes,
-        })
+        };
+        store.remove_stale_temp_files();
+        Ok(store)
+    }
+
+    /// Removes the temporary files of writers that died mid-write (their
+    /// process no longer exists). Best effort: a file that cannot be checked
+    /// or removed is left, and is never listed anyway.
+    fn remove_stale_temp_files(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(TMP_PREFIX)) else {
+                continue;
+            };
+            let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+                continue;
+            };
+            if pid != std::process::id() as i32 && !process_alive(pid) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
     }
 
     /// The directory holding the objects.
@@ -71,6 +94,21 @@ impl DirStore {
         f.write_all(data)?;
         f.sync_all()
     }
+}
+
+#[cfg(unix)]
+fn process_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return true;
+    }
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+#[cfg(not(unix))]
+fn process_alive(_pid: i32) -> bool {
+    true
 }
 
 impl Store for DirStore {
