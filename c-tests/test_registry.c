@@ -2,6 +2,7 @@
  * registry, a directory-backed registry reopened, the log callback. */
 #define _XOPEN_SOURCE 700
 #include <stdlib.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -188,24 +189,66 @@ static void test_directory_registry(void) {
     remove_tree(dir);
 }
 
-static int log_calls;
+static int log_errors;
+static int log_named_broken;
 static void on_log(uint32_t level, const char *message, void *user) {
-    (void)level;
-    (void)message;
-    __atomic_add_fetch((int *)user, 1, __ATOMIC_RELAXED);
+    CHECK(user == (void *)&log_errors);
+    CHECK(level >= 1 && level <= 4 && message != NULL);
+    if (level == 1) __atomic_add_fetch(&log_errors, 1, __ATOMIC_RELAXED);
+    if (strstr(message, "broken") != NULL) __atomic_add_fetch(&log_named_broken, 1, __ATOMIC_RELAXED);
 }
 
 static void test_log_callback(void) {
-    vectord_set_log_callback(on_log, &log_calls);
-    /* Whether anything is logged depends on the backend; the callback must
-     * just be installable and removable without disturbing anything. */
+    char tmpl[] = "/tmp/vectord-c-log-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    char path[600];
+    FILE *f;
+    vectord_registry *r = NULL;
+    vectord_index *idx = NULL;
+    CHECK(dir != NULL);
+    if (dir == NULL) return;
+    /* A damaged object in the store: open logs an error naming it and
+     * leaves it alone; the registry opens without it. Save an index, then
+     * truncate the one file the store wrote. */
     {
-        vectord_registry *r = NULL;
-        CHECK_OK(vectord_registry_open(NULL, NULL, &r, ERR));
+        vectord_index_params p = params("broken", VECTORD_METRIC_L2);
+        DIR *d;
+        struct dirent *e;
+        CHECK_OK(vectord_registry_open(dir, NULL, &r, ERR));
+        CHECK_OK(vectord_registry_create(r, &p, &idx, ERR));
+        add_some(idx, 5, 9);
+        CHECK_OK(vectord_index_save(idx, ERR));
+        vectord_index_free(idx);
+        idx = NULL;
         vectord_registry_close(r);
+        r = NULL;
+        d = opendir(dir);
+        CHECK(d != NULL);
+        while (d && (e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.') continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            f = fopen(path, "wb");
+            CHECK(f != NULL);
+            if (f) {
+                fputs("LHV1 but not really", f);
+                fclose(f);
+            }
+        }
+        if (d) closedir(d);
     }
+    vectord_set_log_callback(on_log, &log_errors);
+    CHECK_OK(vectord_registry_open(dir, NULL, &r, ERR));
+    CHECK(log_errors >= 1 && log_named_broken >= 1);
+    CHECK_FAILS(VECTORD_STATUS_NOT_FOUND, "broken", vectord_registry_get(r, "broken", &idx, ERR));
+    vectord_registry_close(r);
+    /* Back to the default (stderr); the callback is no longer called. */
     vectord_set_log_callback(NULL, NULL);
-    CHECK(log_calls >= 0);
+    log_errors = 0;
+    r = NULL;
+    CHECK_OK(vectord_registry_open(dir, NULL, &r, ERR));
+    CHECK(log_errors == 0);
+    vectord_registry_close(r);
+    remove_tree(dir);
 }
 
 int main(void) {

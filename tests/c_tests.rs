@@ -4,7 +4,7 @@
 //!
 //! `cargo test` builds the library (all its crate types, so
 //! `libvectord.a`) before any integration test runs; the tests link the copy
-//! next to the test binary's directory (target/<profile>/).
+//! in target/<profile>/deps/.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -207,4 +207,31 @@ fn c_tests_with_address_sanitizer() {
         cmd.env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=1");
         run_checked(cmd, &name);
     }
+}
+
+#[test]
+fn quickstart_example_runs() {
+    let dir = out_dir("quickstart");
+    let exe = dir.join("quickstart");
+    let mut cmd = c_compiler().to_command();
+    cmd.args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I"])
+        .arg(root().join("include"))
+        .arg(root().join("examples/quickstart.c"))
+        .arg(static_lib())
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&exe);
+    let out = cmd.output().expect("run the C compiler");
+    assert!(
+        out.status.success(),
+        "compiling examples/quickstart.c failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(&exe)
+        .arg(dir.join("quickstart.lhv1"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "quickstart failed:\n{stdout}");
+    assert!(stdout.contains("1. apple"), "{stdout}");
+    assert!(stdout.contains("decoded \"fruit\" (4 items)"), "{stdout}");
 }

@@ -51,6 +51,12 @@ impl vectord_index {
     }
 }
 
+/// A C handle to an index built in Rust (for programs that mix both sides;
+/// the handle belongs to no registry). Free it with `vectord_index_free`.
+pub fn index_handle(index: Arc<Index>) -> *mut vectord_index {
+    vectord_index::new(index, None)
+}
+
 /// # Safety
 /// `p` is NULL or a live index handle.
 pub(crate) unsafe fn index_arg<'a>(p: *const vectord_index) -> Result<&'a vectord_index> {
