@@ -503,3 +503,26 @@ fn index_is_send_and_sync() {
     check::<Index>();
     check::<Registry>();
 }
+
+#[test]
+fn k_at_least_len_returns_every_live_item() {
+    for metric in [Metric::L2, Metric::Cosine, Metric::Dot] {
+        let dim = 8;
+        let n = 300;
+        let base = normalized(clustered(n, dim, 41), dim);
+        let idx = index(metric, dim as u32);
+        let all = ids(n, "v");
+        idx.add(&refs(&all), &base, None).unwrap();
+        idx.remove(&refs(&all[..30])).unwrap();
+        for q in base.chunks_exact(dim).take(20) {
+            let hits = idx.search(q, 1000, None).unwrap();
+            assert_eq!(hits.len(), 270, "{metric:?}");
+            let unique: HashSet<&str> = hits.iter().map(|h| &*h.id).collect();
+            assert_eq!(unique.len(), 270);
+            assert!(hits.windows(2).all(|w| w[0].distance <= w[1].distance));
+            assert!(hits
+                .iter()
+                .all(|h| !h.id.ends_with('x') && h.id[1..].parse::<usize>().unwrap() >= 30));
+        }
+    }
+}

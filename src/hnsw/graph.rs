@@ -737,6 +737,13 @@ impl Graph {
         if k == 0 {
             return Vec::new();
         }
+        let live = self.slots() - self.free.len();
+        if ef.max(k) >= live {
+            // The beam would cover the whole index anyway: an exact scan costs
+            // no more, and it also finds nodes that no link reaches (HNSW can
+            // leave a few), so "k >= len returns everything" always holds.
+            return self.exact(q, k);
+        }
         let mut s = self.scratch.take();
         let mut links = std::mem::take(&mut s.links);
         let mut cur = Cand {
@@ -753,6 +760,20 @@ impl Graph {
         out.sort_unstable();
         out.truncate(k);
         self.scratch.give(s);
+        out
+    }
+
+    /// k nearest live slots by brute force, nearest first.
+    fn exact(&self, q: &[f32], k: usize) -> Vec<Cand> {
+        let mut out: Vec<Cand> = (0..self.slots() as u32)
+            .filter(|&s| !self.deleted[s as usize])
+            .map(|s| Cand {
+                dist: self.distance_to(q, s),
+                slot: s,
+            })
+            .collect();
+        out.sort_unstable();
+        out.truncate(k);
         out
     }
 
