@@ -138,35 +138,39 @@ pub(crate) fn advise_huge_pages(ptr: *const u8, len: usize) {
     let _ = (ptr, len);
 }
 
-/// `b.len() / 4` little-endian u32 words, as atomics.
-fn get_words(b: &[u8]) -> Vec<AtomicU32> {
-    let n = b.len() / 4;
-    let mut v: Vec<AtomicU32> = Vec::with_capacity(n);
-    advise_huge_pages(v.as_ptr().cast(), n * 4);
-    #[cfg(target_endian = "little")]
-    // SAFETY: the capacity is n words; AtomicU32 has the size, alignment and
-    // bit validity of u32, so every 4 bytes are a valid AtomicU32; the
-    // bytes are LE, which is the memory order here.
-    unsafe {
-        std::ptr::copy_nonoverlapping(b.as_ptr(), v.as_mut_ptr().cast::<u8>(), n * 4);
-        v.set_len(n);
-    }
-    #[cfg(not(target_endian = "little"))]
-    v.extend(
-        b.chunks_exact(4)
-            .map(|c| AtomicU32::new(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
-    );
-    v
+/// A 4-byte type for which every bit pattern is a valid value, so that
+/// little-endian words can be copied straight into a `Vec` of it.
+///
+/// # Safety
+/// Implementors must have the size, alignment and bit validity of `u32`.
+unsafe trait Word32 {
+    /// Used on big-endian targets only; little-endian ones copy in bulk.
+    #[cfg_attr(target_endian = "little", allow(dead_code))]
+    fn from_bits(bits: u32) -> Self;
 }
 
-/// `b.len() / 4` little-endian f32.
-fn get_f32s(b: &[u8]) -> Vec<f32> {
+// SAFETY: f32 is 4 bytes, 4-aligned, and every bit pattern is some f32.
+unsafe impl Word32 for f32 {
+    fn from_bits(bits: u32) -> f32 {
+        f32::from_bits(bits)
+    }
+}
+
+// SAFETY: AtomicU32 has the same in-memory representation as u32.
+unsafe impl Word32 for AtomicU32 {
+    fn from_bits(bits: u32) -> AtomicU32 {
+        AtomicU32::new(bits)
+    }
+}
+
+/// `b.len() / 4` little-endian words (vectors as f32, lists as atomics).
+fn get_words<T: Word32>(b: &[u8]) -> Vec<T> {
     let n = b.len() / 4;
-    let mut v: Vec<f32> = Vec::with_capacity(n);
+    let mut v: Vec<T> = Vec::with_capacity(n);
     advise_huge_pages(v.as_ptr().cast(), n * 4);
     #[cfg(target_endian = "little")]
-    // SAFETY: the capacity is n floats and every bit pattern is a valid f32;
-    // the bytes are LE, which is the memory order here.
+    // SAFETY: the capacity is n words; `Word32` types accept every 4-byte
+    // pattern, and the bytes are LE, which is the memory order here.
     unsafe {
         std::ptr::copy_nonoverlapping(b.as_ptr(), v.as_mut_ptr().cast::<u8>(), n * 4);
         v.set_len(n);
@@ -174,7 +178,7 @@ fn get_f32s(b: &[u8]) -> Vec<f32> {
     #[cfg(not(target_endian = "little"))]
     v.extend(
         b.chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            .map(|c| T::from_bits(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
     );
     v
 }
@@ -281,7 +285,7 @@ pub(crate) fn read_graph(r: &mut Reader<'_>, expect: &GraphParams) -> Result<Gra
     }
     let at = r.offset();
     let vbytes = r.array(slots, dim * 4, "vectors")?;
-    let vectors = get_f32s(vbytes);
+    let vectors = get_words::<f32>(vbytes);
     // Branch-free scan (vectorises); the position only on failure.
     if vectors.iter().fold(false, |bad, v| bad | !v.is_finite()) {
         let i = vectors.iter().position(|v| !v.is_finite()).unwrap_or(0);
