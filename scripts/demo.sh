@@ -3,6 +3,10 @@
 # include/vectord.h and target/release/libvectord.a, and runs it.
 set -eu
 cd "$(dirname "$0")/.."
+# Setup: a C compiler (Debian's gcc) if the machine has none.
+if ! command -v "${CC:-cc}" >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq gcc >/dev/null
+fi
 cargo build --release --lib
 target_dir=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
