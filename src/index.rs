@@ -142,14 +142,6 @@ fn check_vector(v: &[f32], metric: Metric) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Unit-length copy of `v` (cosine). The norm is summed in f64 so the same
-/// input always gives the same bits, whatever SIMD the machine has.
-fn normalize_into(v: &[f32], out: &mut Vec<f32>) {
-    let norm = v.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
-    let inv = (1.0 / norm) as f32;
-    out.extend(v.iter().map(|&x| x * inv));
-}
-
 /// One search result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
@@ -411,15 +403,6 @@ impl Index {
             };
             clean_md.push(md);
         }
-        let stored: std::borrow::Cow<'_, [f32]> = if self.metric == Metric::Cosine {
-            let mut v = Vec::with_capacity(vectors.len());
-            for row in vectors.chunks_exact(dim) {
-                normalize_into(row, &mut v);
-            }
-            v.into()
-        } else {
-            vectors.into()
-        };
         let threads = match self.insert_threads.load(Ordering::Relaxed) {
             0 => cores(),
             t => t,
@@ -436,7 +419,7 @@ impl Index {
                 inner.metadata[slot as usize] = None;
             }
         }
-        let slots = inner.graph.insert_batch(&stored, threads);
+        let slots = inner.graph.insert_batch(vectors, threads);
         let n = inner.graph.slots();
         inner.ids.resize(n, None);
         inner.metadata.resize(n, None);
@@ -499,7 +482,8 @@ impl Index {
             .map_err(|e| Error::InvalidVector(format!("index {:?}: {which}: {e}", self.name)))?;
         if self.metric == Metric::Cosine {
             buf.clear();
-            normalize_into(q, buf);
+            buf.resize(q.len(), 0.0);
+            crate::hnsw::distance::normalize(q, buf);
             Ok(buf)
         } else {
             Ok(q)

@@ -174,6 +174,18 @@ impl DistFn {
     }
 }
 
+/// Writes the unit-length version of `src` into `dst` (cosine). The norm is
+/// summed in f64 so the same input always gives the same bits, whatever
+/// SIMD the machine has: a stored vector and the same vector as a query are
+/// normalised identically. `src` must not be all zeros.
+pub fn normalize(src: &[f32], dst: &mut [f32]) {
+    let norm = src.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
+    let inv = (1.0 / norm) as f32;
+    for (d, &x) in dst.iter_mut().zip(src) {
+        *d = x * inv;
+    }
+}
+
 /// The scalar reference kernels; the SIMD ones are tested against these.
 pub fn scalar_dot(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());

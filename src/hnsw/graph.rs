@@ -546,7 +546,18 @@ impl Graph {
         }
     }
 
-    /// Places `vectors` (n * dim, already normalised for cosine) into slots,
+    /// Writes a vector into a slot's storage, normalised under cosine.
+    fn store_row(&mut self, slot: u32, row: &[f32]) {
+        let dim = self.params.dim;
+        let dst = &mut self.vectors[slot as usize * dim..(slot as usize + 1) * dim];
+        if self.params.metric == Metric::Cosine {
+            super::distance::normalize(row, dst);
+        } else {
+            dst.copy_from_slice(row);
+        }
+    }
+
+    /// Places `vectors` (n * dim; normalised here under cosine) into slots,
     /// reusing tombstones first, and links them in on up to `threads`
     /// threads. Returns the slot of each vector, in order.
     pub fn insert_batch(&mut self, vectors: &[f32], threads: usize) -> Vec<u32> {
@@ -588,15 +599,15 @@ impl Graph {
         for row in vectors.chunks_exact(dim) {
             let slot = match reuse.next() {
                 Some(slot) => {
-                    let s = slot as usize * dim;
-                    self.vectors[s..s + dim].copy_from_slice(row);
+                    self.store_row(slot, row);
                     self.deleted[slot as usize] = false;
                     slot
                 }
                 None => {
                     let slot = self.slots() as u32;
                     let level = self.random_level();
-                    self.vectors.extend_from_slice(row);
+                    self.vectors.resize(self.vectors.len() + dim, 0.0);
+                    self.store_row(slot, row);
                     let w0 = 1 + 2 * self.params.m;
                     self.layer0.extend((0..w0).map(|_| AtomicU32::new(0)));
                     let wu = level as usize * (1 + self.params.m);
