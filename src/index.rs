@@ -628,6 +628,15 @@ impl Index {
                     .iter()
                     .flatten()
                     .map(|s| s.len() + 4)
+                    .sum::<usize>()
+                // Room for the LHV1 header and envelope, so framing the blob
+                // in place does not reallocate (a guess; more just grows).
+                + 512
+                + inner
+                    .ids
+                    .iter()
+                    .zip(&inner.metadata)
+                    .filter_map(|(id, md)| Some(2 * id.as_ref()?.len() + md.as_ref()?.len() + 8))
                     .sum::<usize>(),
         );
         binary::advise_huge_pages(graph.as_ptr(), graph.capacity());

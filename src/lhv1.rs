@@ -72,7 +72,11 @@ pub struct Info {
 /// Encodes an index. The snapshot is taken under the index's read lock; the
 /// framing is done after the lock is released.
 pub fn encode(index: &Index) -> Vec<u8> {
-    let s = index.snapshot();
+    encode_owned(index.snapshot())
+}
+
+/// Frames a snapshot, reusing its graph buffer for the blob.
+pub fn encode_owned(s: Snapshot) -> Vec<u8> {
     let env = envelope(&s);
     // Frame in place: grow the graph buffer and move the graph up rather than
     // copy it into a second buffer (on a large index, touching a second set

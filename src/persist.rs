@@ -181,11 +181,12 @@ impl Persistor {
             return Ok(());
         }
         let snap = st.index.snapshot();
-        let blob = lhv1::encode_snapshot(&snap);
+        let snap_version = snap.version;
+        let blob = lhv1::encode_owned(snap);
         let key = self.key(&st.name);
         match self.store.put(&key, &blob) {
             Ok(()) => {
-                saved.version = Some(snap.version);
+                saved.version = Some(snap_version);
                 log(
                     log::DEBUG,
                     &format!("saved index {:?} ({} bytes) to {key}", st.name, blob.len()),
