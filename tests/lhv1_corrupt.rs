@@ -1208,3 +1208,44 @@ fn write_fuzz_seeds() {
         std::fs::write(dir.join(name), b).unwrap();
     }
 }
+
+/// A blob over 16 MiB takes the decoder's two-thread path (vectors on one
+/// thread, layer-0 lists on the other): both threads' checks must still
+/// catch damage, and a sound blob must still round-trip.
+#[test]
+fn large_blobs_are_checked_on_both_decode_threads() {
+    let n = 16_500;
+    let dim = 256;
+    let idx = build_index(n, dim, Metric::L2, 4, 91);
+    let b = lhv1::encode(&idx);
+    let l = Layout::of(&b);
+    assert!(
+        l.end - l.vectors_at >= 16 << 20,
+        "blob too small for the threaded path"
+    );
+    let back = lhv1::decode(&b).expect("sound large blob");
+    assert_eq!(back.len(), idx.len());
+    let q = &clustered(1, dim, 92);
+    assert_eq!(
+        idx.search(q, 5, None).unwrap(),
+        back.search(q, 5, None).unwrap()
+    );
+    let last_vec = l.vectors_at + (n * dim - 1) * 4;
+    let msg = corrupt_at(
+        &patch(&b, |v: &mut Vec<u8>| {
+            v[last_vec..last_vec + 4].copy_from_slice(&f32::NAN.to_le_bytes())
+        }),
+        "NaN in the last vector",
+    );
+    assert!(msg.contains("not finite"), "{msg}");
+    let w0 = 1 + 2 * l.m;
+    let last_list = l.layer0_at + (n - 1) * w0 * 4;
+    let msg = corrupt_at(
+        &patch(&b, |v: &mut Vec<u8>| {
+            put32(v, last_list, 1);
+            put32(v, last_list + 4, n as u32 + 7);
+        }),
+        "neighbour out of range in the last layer-0 list",
+    );
+    assert!(msg.contains("out of range"), "{msg}");
+}

@@ -283,30 +283,29 @@ pub(crate) fn read_graph(r: &mut Reader<'_>, expect: &GraphParams) -> Result<Gra
             free.len()
         )));
     }
-    let at = r.offset();
+    let vat = r.offset();
     let vbytes = r.array(slots, dim * 4, "vectors")?;
-    let vectors = get_words::<f32>(vbytes);
-    // Branch-free scan (vectorises); the position only on failure.
-    if vectors.iter().fold(false, |bad, v| bad | !v.is_finite()) {
-        let i = vectors.iter().position(|v| !v.is_finite()).unwrap_or(0);
-        return Err(Error::Corrupt(format!(
-            "graph section at offset {}: component {} of slot {} is not finite",
-            at + i * 4,
-            i % dim.max(1),
-            i / dim.max(1)
-        )));
-    }
     let w0 = 1 + 2 * m;
-    let at = r.offset();
-    let layer0 = get_words(r.array(slots, w0 * 4, "layer-0 lists")?);
-    for (slot, list) in layer0.chunks_exact(w0).enumerate() {
-        check_list(list, 2 * m, n, |_| true).map_err(|e| {
-            Error::Corrupt(format!(
-                "graph section at offset {}: layer-0 list of slot {slot}: {e}",
-                at + slot * w0 * 4
-            ))
-        })?;
-    }
+    let l0at = r.offset();
+    let l0bytes = r.array(slots, w0 * 4, "layer-0 lists")?;
+    // The two biggest arrays are independent: on a large index copy and
+    // check them on two threads (decode is bound by touching fresh pages).
+    let (vectors, layer0) = if vbytes.len() + l0bytes.len() >= 16 << 20 {
+        std::thread::scope(|sc| {
+            let h = sc.spawn(|| read_vectors(vbytes, vat, dim));
+            let layer0 = read_layer0(l0bytes, l0at, m, n);
+            let vectors = h.join().unwrap_or_else(|_| {
+                Err(Error::Internal("the vector reader thread panicked".into()))
+            });
+            (vectors, layer0)
+        })
+    } else {
+        (
+            read_vectors(vbytes, vat, dim),
+            read_layer0(l0bytes, l0at, m, n),
+        )
+    };
+    let (vectors, layer0) = (vectors?, layer0?);
     let wu = 1 + m;
     let mut upper = Vec::with_capacity(n);
     for (slot, &lv) in levels.iter().enumerate() {
@@ -338,6 +337,37 @@ pub(crate) fn read_graph(r: &mut Reader<'_>, expect: &GraphParams) -> Result<Gra
     Ok(Graph::from_parts(
         *expect, vectors, layer0, upper, levels, deleted, free, entry, rng,
     ))
+}
+
+/// The vectors array, checked to be finite. `at` is its offset in the blob.
+fn read_vectors(bytes: &[u8], at: usize, dim: usize) -> Result<Vec<f32>> {
+    let vectors = get_words::<f32>(bytes);
+    // Branch-free scan (vectorises); the position only on failure.
+    if vectors.iter().fold(false, |bad, v| bad | !v.is_finite()) {
+        let i = vectors.iter().position(|v| !v.is_finite()).unwrap_or(0);
+        return Err(Error::Corrupt(format!(
+            "graph section at offset {}: component {} of slot {} is not finite",
+            at + i * 4,
+            i % dim.max(1),
+            i / dim.max(1)
+        )));
+    }
+    Ok(vectors)
+}
+
+/// The layer-0 lists of `slots` nodes, each checked. `at` is the offset.
+fn read_layer0(bytes: &[u8], at: usize, m: usize, slots: usize) -> Result<Vec<AtomicU32>> {
+    let w0 = 1 + 2 * m;
+    let layer0 = get_words(bytes);
+    for (slot, list) in layer0.chunks_exact(w0).enumerate() {
+        check_list(list, 2 * m, slots, |_| true).map_err(|e| {
+            Error::Corrupt(format!(
+                "graph section at offset {}: layer-0 list of slot {slot}: {e}",
+                at + slot * w0 * 4
+            ))
+        })?;
+    }
+    Ok(layer0)
 }
 
 fn check_list(
