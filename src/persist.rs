@@ -41,6 +41,9 @@ pub enum SaveMode {
     Manual,
 }
 
+/// The longest async save interval accepted (one day).
+pub const MAX_SAVE_INTERVAL_MS: u64 = 24 * 60 * 60 * 1000;
+
 /// Registry options (the `options_json` of `vectord_registry_open`).
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -126,6 +129,11 @@ impl Options {
             };
         }
         if let Some(i) = j.save_interval_ms {
+            if i > MAX_SAVE_INTERVAL_MS {
+                return Err(Error::InvalidArgument(format!(
+                    "options_json: save_interval_ms {i} is more than {MAX_SAVE_INTERVAL_MS} (one day)"
+                )));
+            }
             o.save_interval_ms = i;
         }
         Ok(o)
@@ -213,7 +221,8 @@ impl Persistor {
     /// The background saver: waits for dirty indexes, then saves them at
     /// most once per interval.
     fn run_saver(self: Arc<Self>) {
-        let mut last = Instant::now() - self.interval;
+        // None until the first round: the first change is saved at once.
+        let mut last: Option<Instant> = None;
         loop {
             {
                 let mut dirty = lock(&self.dirty);
@@ -224,8 +233,8 @@ impl Persistor {
             if self.stop.load(Ordering::Acquire) {
                 return;
             }
-            let due = last + self.interval;
             let now = Instant::now();
+            let due = last.map_or(now, |l| l + self.interval);
             if due > now {
                 // Let more changes pile up; close wakes us early.
                 let dirty = lock(&self.dirty);
@@ -237,7 +246,7 @@ impl Persistor {
                     continue;
                 }
             }
-            last = Instant::now();
+            last = Some(Instant::now());
             let names = std::mem::take(&mut *lock(&self.dirty));
             for name in names {
                 if let Some(st) = self.state(&name) {

@@ -232,6 +232,7 @@ fn options_are_checked() {
         "{\"save\":\"sometimes\"}",
         "not json",
         "{\"timeout_ms\":0}",
+        "{\"save_interval_ms\":86400001}",
     ] {
         assert!(
             matches!(
