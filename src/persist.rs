@@ -41,7 +41,8 @@ pub enum SaveMode {
     Manual,
 }
 
-/// The longest async save interval accepted (one day).
+/// The longest async save interval or timeout accepted (one day): larger
+/// values would overflow time arithmetic.
 pub const MAX_SAVE_INTERVAL_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Registry options (the `options_json` of `vectord_registry_open`).
@@ -98,10 +99,10 @@ impl Options {
             o.store.timeout_ms = t;
         }
         if let Some(t) = j.connect_timeout_ms {
-            if t == 0 {
-                return Err(Error::InvalidArgument(
-                    "options_json: connect_timeout_ms is 0".into(),
-                ));
+            if t == 0 || t > MAX_SAVE_INTERVAL_MS {
+                return Err(Error::InvalidArgument(format!(
+                    "options_json: connect_timeout_ms {t} is outside 1..={MAX_SAVE_INTERVAL_MS}"
+                )));
             }
             o.store.connect_timeout_ms = t;
         }

@@ -233,6 +233,8 @@ fn options_are_checked() {
         "not json",
         "{\"timeout_ms\":0}",
         "{\"save_interval_ms\":86400001}",
+        "{\"timeout_ms\":18446744073709551615}",
+        "{\"retries\":-1}",
     ] {
         assert!(
             matches!(
