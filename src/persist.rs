@@ -91,10 +91,10 @@ impl Options {
             o.prefix = p;
         }
         if let Some(t) = j.timeout_ms {
-            if t == 0 {
-                return Err(Error::InvalidArgument(
-                    "options_json: timeout_ms is 0".into(),
-                ));
+            if t == 0 || t > MAX_SAVE_INTERVAL_MS {
+                return Err(Error::InvalidArgument(format!(
+                    "options_json: timeout_ms {t} is outside 1..={MAX_SAVE_INTERVAL_MS}"
+                )));
             }
             o.store.timeout_ms = t;
         }
