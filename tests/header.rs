@@ -9,7 +9,7 @@ fn root() -> PathBuf {
 }
 
 const REGENERATE: &str = "regenerate it with\n    \
-     cbindgen --config cbindgen.toml --output include/vectord.h src/ffi/mod.rs\n\
+     cbindgen --config cbindgen.toml --crate vectord --output include/vectord.h\n\
      (cargo install cbindgen --locked), or\n    \
      VECTORD_BLESS_HEADER=1 cargo test --test header\n\
      and commit the result";
@@ -20,9 +20,11 @@ fn generate() -> String {
     let mut out = Vec::new();
     cbindgen::Builder::new()
         .with_config(config)
-        .with_src(root().join("src/ffi/mod.rs"))
+        // The whole crate, as `cbindgen --crate vectord` sees it, so that a
+        // public constant added anywhere cannot slip into the header unseen.
+        .with_crate(root())
         .generate()
-        .expect("cbindgen failed on src/ffi")
+        .expect("cbindgen failed on the crate")
         .write(&mut out);
     String::from_utf8(out).expect("cbindgen wrote UTF-8")
 }
