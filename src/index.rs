@@ -160,6 +160,17 @@ struct Inner {
 }
 
 impl Inner {
+    /// Tombstones the item `id` if present; its slot may be reused.
+    fn forget(&mut self, id: &str) -> bool {
+        let Some(slot) = self.slot_of.remove(id) else {
+            return false;
+        };
+        self.graph.remove(slot);
+        self.ids[slot as usize] = None;
+        self.metadata[slot as usize] = None;
+        true
+    }
+
     fn hit(&self, slot: u32, distance: f32) -> Hit {
         Hit {
             id: self.ids[slot as usize]
@@ -413,11 +424,7 @@ impl Index {
         // Upsert: the old version of an existing id becomes a tombstone whose
         // slot the batch may reuse.
         for id in ids {
-            if let Some(slot) = inner.slot_of.remove(*id) {
-                inner.graph.remove(slot);
-                inner.ids[slot as usize] = None;
-                inner.metadata[slot as usize] = None;
-            }
+            inner.forget(id);
         }
         let slots = inner.graph.insert_batch(vectors, threads);
         let n = inner.graph.slots();
@@ -445,15 +452,7 @@ impl Index {
         }
         let mut guard = self.write();
         let inner = &mut *guard;
-        let mut removed = 0;
-        for id in ids {
-            if let Some(slot) = inner.slot_of.remove(*id) {
-                inner.graph.remove(slot);
-                inner.ids[slot as usize] = None;
-                inner.metadata[slot as usize] = None;
-                removed += 1;
-            }
-        }
+        let removed = ids.iter().filter(|id| inner.forget(id)).count();
         if removed > 0 {
             self.version.fetch_add(1, Ordering::Release);
         }
@@ -585,17 +584,6 @@ impl Index {
             }
         });
         Ok(out)
-    }
-
-    /// Live ids with their metadata (for the LHV1 envelope), in slot order.
-    pub fn metadata_entries(&self) -> Vec<(Arc<str>, Arc<str>)> {
-        let inner = self.read();
-        inner
-            .ids
-            .iter()
-            .zip(&inner.metadata)
-            .filter_map(|(id, md)| Some((id.clone()?, md.clone()?)))
-            .collect()
     }
 
     /// Bytes held by the graph, ids and metadata (an estimate that ignores

@@ -92,17 +92,6 @@ pub fn encode_owned(s: Snapshot) -> Vec<u8> {
     out
 }
 
-/// Frames a snapshot taken earlier with `Index::snapshot`.
-pub fn encode_snapshot(s: &Snapshot) -> Vec<u8> {
-    let env = envelope(s);
-    let mut out = Vec::with_capacity(HEADER_LEN + env.len() + s.graph.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(env.len() as u32).to_be_bytes());
-    out.extend_from_slice(env.as_bytes());
-    out.extend_from_slice(&s.graph);
-    out
-}
-
 /// The JSON envelope of a snapshot.
 fn envelope(s: &Snapshot) -> String {
     let params = ParamsJson {

@@ -6,34 +6,12 @@
 //! `libvectord.a`) before any integration test runs; the tests link the copy
 //! in target/<profile>/deps/.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// target/<profile>/, where cargo puts libvectord.a.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    // target/<profile>/deps/c_tests-<hash>
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in target/<profile>/deps")
-        .to_path_buf()
-}
-
-fn static_lib() -> PathBuf {
-    // cargo test builds the staticlib in deps/ and does not copy it up to
-    // target/<profile>/ (only cargo build does), so the copy there may be stale.
-    let lib = profile_dir().join("deps").join("libvectord.a");
-    assert!(
-        lib.exists(),
-        "{} is missing: cargo builds it with the library (crate-type staticlib)",
-        lib.display()
-    );
-    lib
-}
+#[path = "common/cbuild.rs"]
+mod cbuild;
+use cbuild::{compiler, root, static_lib};
 
 fn out_dir(what: &str) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -41,19 +19,6 @@ fn out_dir(what: &str) -> PathBuf {
         .join(what);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// The C compiler the cc crate picks for this target (honours CC/CFLAGS).
-pub fn c_compiler() -> cc::Tool {
-    let target = env!("VECTORD_BUILD_TARGET");
-    cc::Build::new()
-        .target(target)
-        .host(target)
-        .opt_level(0)
-        .debug(true)
-        .cargo_metadata(false)
-        .warnings(false)
-        .get_compiler()
 }
 
 /// The C test sources, sorted.
@@ -82,7 +47,7 @@ fn build_all(what: &str, extra: &[&str]) -> Vec<PathBuf> {
         .into_iter()
         .map(|src| {
             let exe = dir.join(src.file_stem().unwrap());
-            let mut cmd = c_compiler().to_command();
+            let mut cmd = compiler(false).to_command();
             cmd.args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"])
                 .args(extra)
                 .arg("-I")
@@ -184,7 +149,7 @@ fn c_tests_with_address_sanitizer() {
     let dir = out_dir("asan-probe");
     let probe = dir.join("probe.c");
     std::fs::write(&probe, "int main(void) { return 0; }\n").unwrap();
-    let ok = c_compiler()
+    let ok = compiler(false)
         .to_command()
         .args(["-fsanitize=address", "-o"])
         .arg(dir.join("probe"))
@@ -213,7 +178,7 @@ fn c_tests_with_address_sanitizer() {
 fn quickstart_example_runs() {
     let dir = out_dir("quickstart");
     let exe = dir.join("quickstart");
-    let mut cmd = c_compiler().to_command();
+    let mut cmd = compiler(false).to_command();
     cmd.args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I"])
         .arg(root().join("include"))
         .arg(root().join("examples/quickstart.c"))

@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+#[path = "common/cbuild.rs"]
+mod cbuild;
+use cbuild::{compiler, root};
 
 const REGENERATE: &str = "regenerate it with\n    \
      cbindgen --config cbindgen.toml --crate vectord --output include/vectord.h\n\
@@ -52,18 +52,6 @@ fn header_matches_the_sources() {
             fresh.lines().nth(first).unwrap_or("<end of file>"),
         );
     }
-}
-
-fn compiler(cpp: bool) -> cc::Tool {
-    let target = env!("VECTORD_BUILD_TARGET");
-    cc::Build::new()
-        .target(target)
-        .host(target)
-        .opt_level(0)
-        .cpp(cpp)
-        .cargo_metadata(false)
-        .warnings(false)
-        .get_compiler()
 }
 
 /// A translation unit that includes the header and touches a few names.

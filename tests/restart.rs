@@ -7,14 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common/cbuild.rs"]
+mod cbuild;
+use cbuild::{compiler, profile_dir, root, static_lib};
 use vectord::storeclient::server::{spawn_for_tests, ServerOptions};
 use vectord::storeclient::{open_store, StoreOptions};
-
-/// target/debug (or release): where cargo put libvectord.a for this build.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
 
 /// Compiles the program once per test binary: both tests share it (two
 /// compiles writing the file while the other test runs it would fail with
@@ -25,23 +22,12 @@ fn build_restart() -> PathBuf {
 }
 
 fn compile_restart() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = target_dir().join("c-tests");
+    let root = root();
+    let out = profile_dir().join("c-tests");
     std::fs::create_dir_all(&out).unwrap();
     let exe = out.join("restart");
-    // cargo test builds the staticlib in deps/ (it does not copy it up).
-    let lib = target_dir().join("deps/libvectord.a");
-    assert!(
-        lib.exists(),
-        "{} is missing: cargo test builds it",
-        lib.display()
-    );
-    let cc = cc::Build::new()
-        .opt_level(1)
-        .target(env!("VECTORD_BUILD_TARGET"))
-        .host(env!("VECTORD_BUILD_TARGET"))
-        .cargo_metadata(false)
-        .get_compiler();
+    let lib = static_lib();
+    let cc = compiler(false);
     let status = cc
         .to_command()
         .args([
