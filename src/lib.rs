@@ -11,6 +11,7 @@ pub mod hnsw;
 pub mod index;
 pub mod lhv1;
 pub mod log;
+pub mod parallel;
 pub mod persist;
 pub mod registry;
 pub mod storeclient;
