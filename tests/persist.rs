@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use vectord::persist::{Options, SaveMode};
+use vectord::registry::{Options, SaveMode};
 use vectord::storeclient::{DirStore, Store, StoreError, StoreOptions};
-use vectord::{lhv1, Db, Error, IndexParams, Metric};
+use vectord::{lhv1, Error, IndexParams, Metric, Registry};
 
 fn tempdir(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!(
@@ -30,7 +30,7 @@ fn survives_reopen_and_delete_removes_the_object() {
     let base = clustered(500, dim, 31);
     let all = ids(500, "v");
     {
-        let db = Db::open(Some(url), None).unwrap();
+        let db = Registry::open(Some(url), None).unwrap();
         let idx = db
             .create(IndexParams::new("docs", dim as u32, Metric::L2))
             .unwrap();
@@ -49,7 +49,7 @@ fn survives_reopen_and_delete_removes_the_object() {
         // No close: a killed process does not close either.
         std::mem::forget(db);
     }
-    let db = Db::open(Some(url), None).unwrap();
+    let db = Registry::open(Some(url), None).unwrap();
     assert_eq!(db.names(), vec!["docs"]);
     let idx = db.get("docs").unwrap();
     assert_eq!(idx.len(), 499);
@@ -64,7 +64,7 @@ fn survives_reopen_and_delete_removes_the_object() {
     idx.add(&["late"], &base[..dim], None).unwrap();
     assert!(!dir.join("_vectors%2Fdocs.lhv1").exists());
     db.close();
-    let db = Db::open(Some(url), None).unwrap();
+    let db = Registry::open(Some(url), None).unwrap();
     assert!(db.names().is_empty());
 }
 
@@ -73,7 +73,7 @@ fn a_bad_object_is_left_alone_and_blocks_its_name() {
     let dir = tempdir("bad");
     let url = dir.to_str().unwrap();
     {
-        let db = Db::open(Some(url), None).unwrap();
+        let db = Registry::open(Some(url), None).unwrap();
         db.create(IndexParams::new("good", 2, Metric::L2)).unwrap();
     }
     let bad = dir.join("_vectors%2Fbroken.lhv1");
@@ -83,7 +83,7 @@ fn a_bad_object_is_left_alone_and_blocks_its_name() {
     vectord::log::set_log_callback(Some(Box::new(move |_lvl, m| {
         l2.lock().unwrap().push(m.to_string())
     })));
-    let db = Db::open(Some(url), None).unwrap();
+    let db = Registry::open(Some(url), None).unwrap();
     vectord::log::set_log_callback(None);
     assert_eq!(db.names(), vec!["good"]);
     assert!(logged.lock().unwrap().iter().any(|m| m.contains("broken")));
@@ -164,7 +164,7 @@ impl Store for Shared {
 #[test]
 fn a_failed_save_keeps_the_change_and_flush_reports_it() {
     let (store, _dir) = flaky("fail");
-    let db = Db::with_store(Box::new(Shared(store.clone())), Options::default()).unwrap();
+    let db = Registry::with_store(Box::new(Shared(store.clone())), Options::default()).unwrap();
     let idx = db.create(IndexParams::new("x", 2, Metric::L2)).unwrap();
     store.fail.store(true, Ordering::SeqCst);
     idx.add(&["a"], &[1.0, 2.0], None).unwrap();
@@ -192,7 +192,7 @@ fn async_mode_coalesces_and_close_waits() {
         save_interval_ms: 300,
         ..Options::default()
     };
-    let db = Db::with_store(Box::new(Shared(store.clone())), opts).unwrap();
+    let db = Registry::with_store(Box::new(Shared(store.clone())), opts).unwrap();
     let idx = db.create(IndexParams::new("a", 2, Metric::L2)).unwrap();
     for i in 0..50 {
         idx.add(&[format!("i{i}").as_str()], &[i as f32, 1.0], None)
@@ -216,7 +216,7 @@ fn manual_mode_saves_only_when_asked() {
         save: SaveMode::Manual,
         ..Options::default()
     };
-    let db = Db::with_store(Box::new(Shared(store.clone())), opts).unwrap();
+    let db = Registry::with_store(Box::new(Shared(store.clone())), opts).unwrap();
     let idx = db.create(IndexParams::new("m", 2, Metric::L2)).unwrap();
     idx.add(&["a"], &[1.0, 2.0], None).unwrap();
     std::thread::sleep(Duration::from_millis(50));
@@ -249,10 +249,10 @@ fn options_are_checked() {
     assert_eq!(o.prefix, "p/");
     assert_eq!(o.save, SaveMode::Async);
     assert!(matches!(
-        Db::open(None, Some("{\"nope\":1}")),
+        Registry::open(None, Some("{\"nope\":1}")),
         Err(Error::InvalidArgument(_))
     ));
-    let mem = Db::open(Some(""), None).unwrap();
+    let mem = Registry::open(Some(""), None).unwrap();
     let idx = mem.create(IndexParams::new("z", 2, Metric::L2)).unwrap();
     assert!(matches!(mem.save(&idx), Err(Error::InvalidArgument(_))));
     mem.flush().unwrap();
@@ -264,7 +264,7 @@ fn names_that_look_like_paths_stay_inside_the_directory() {
     let url = format!("file://{}", dir.to_str().unwrap());
     let names = ["../../etc/x", "a b", "ünï/cödé", "100%"];
     {
-        let db = Db::open(Some(&url), None).unwrap();
+        let db = Registry::open(Some(&url), None).unwrap();
         for n in names {
             db.create(IndexParams::new(n, 2, Metric::L2))
                 .unwrap()
@@ -275,7 +275,7 @@ fn names_that_look_like_paths_stay_inside_the_directory() {
     for e in std::fs::read_dir(&dir).unwrap() {
         assert!(e.unwrap().path().is_file());
     }
-    let db = Db::open(Some(&url), None).unwrap();
+    let db = Registry::open(Some(&url), None).unwrap();
     let mut want: Vec<&str> = names.to_vec();
     want.sort();
     assert_eq!(db.names(), want);
@@ -283,7 +283,7 @@ fn names_that_look_like_paths_stay_inside_the_directory() {
 
 #[test]
 fn list_failure_fails_open() {
-    let err = Db::open(
+    let err = Registry::open(
         Some("http://127.0.0.1:9"),
         Some("{\"retries\":0,\"timeout_ms\":500}"),
     )

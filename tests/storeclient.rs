@@ -59,6 +59,7 @@ fn quick_opts() -> StoreOptions {
         connect_timeout_ms: 1_000,
         retries: 0,
         max_object_bytes: 1 << 20,
+        ..StoreOptions::default()
     }
 }
 
