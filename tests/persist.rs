@@ -348,7 +348,7 @@ fn racing_delete_and_create_leave_no_orphan_dir_store() {
     let store = SlowDelete(DirStore::open(&dir, &StoreOptions::default()).unwrap());
     let reg = Registry::with_store(Box::new(store), Options::default()).unwrap();
     let obj = dir.join("_vectors%2Fx.lhv1");
-    race_rounds(&reg, &|| obj.exists(), 1500);
+    race_rounds(&reg, &|| obj.exists(), 700);
     let present = reg.get("x").is_ok();
     drop(reg);
     let reg = Registry::open(Some(dir.to_str().unwrap()), None).unwrap();
