@@ -189,9 +189,12 @@ impl Persistor {
         if saved.version == Some(current) {
             return Ok(());
         }
-        let snap = st.index.snapshot();
+        let snap = lhv1::snapshot(&st.index);
         let snap_version = snap.version;
-        let blob = lhv1::encode_owned(snap);
+        let blob = lhv1::encode_owned(snap).map_err(|e| match e {
+            Error::Unsupported(m) => Error::Unsupported(format!("saving index {:?}: {m}", st.name)),
+            other => other,
+        })?;
         let key = self.key(&st.name);
         match self.store.put(&key, &blob) {
             Ok(()) => {

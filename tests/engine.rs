@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use vectord::{Error, Index, IndexParams, Metric, Registry};
+use vectord::{lhv1, Error, Index, IndexParams, Metric, Registry};
 
 fn index(metric: Metric, dim: u32) -> Index {
     Index::new(IndexParams::new("t", dim, metric)).unwrap()
@@ -411,7 +411,7 @@ fn single_threaded_builds_are_reproducible() {
         idx
     };
     let (a, b) = (build(), build());
-    assert_eq!(a.snapshot().graph, b.snapshot().graph);
+    assert_eq!(lhv1::snapshot(&a).graph, lhv1::snapshot(&b).graph);
 }
 
 #[test]
