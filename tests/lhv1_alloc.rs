@@ -338,11 +338,6 @@ fn damaged_blobs_allocate_at_most_twice_their_size() {
                 make(&mut bufs);
                 let blob = &bufs.blob;
                 let (res, peak) = peak_of(|| lhv1::decode(blob));
-                eprintln!(
-                    "{case}: make {made:?} total {:?} peak {peak} len {}",
-                    t.elapsed(),
-                    blob.len()
-                );
                 match res {
                     Err(Error::Corrupt(_)) => {}
                     other => panic!("{what}, {case}: expected Corrupt, got {other:?}"),
