@@ -191,6 +191,18 @@ struct Bufs {
     blob: Vec<u8>,
 }
 
+/// A metadata member for every live item.
+fn all_metadata(g: &Graph) -> String {
+    let mut md = String::new();
+    for i in (0..g.slots).filter(|i| i % 10 != 5) {
+        if !md.is_empty() {
+            md.push(',');
+        }
+        md.push_str(&format!("\"{}\":{}", id(i), i % 7));
+    }
+    md
+}
+
 const METADATA: &str = "\"id-1\":{\"k\":1},\"id-2\":[1,2,3]";
 
 /// The damaged variants of one blob, each written into `Bufs::blob` on
@@ -240,6 +252,16 @@ fn damaged<'a>(s: &'a Shape, g: &'a Graph, late_damage: bool) -> Vec<Case<'a>> {
         (
             "free count raised",
             Box::new(move |b| patched(b, &|v| set64(v, g.free_count_at, g.slots as u64))),
+        ),
+        (
+            // Metadata for every item makes the envelope big and its members
+            // many and small: it must not be expanded before the damage is
+            // found.
+            "metadata on every item, id count raised",
+            Box::new(move |b| {
+                let md = all_metadata(g);
+                patched_with(b, g.live, &md, &|v| set64(v, g.id_count_at, ids_room / 4))
+            }),
         ),
         (
             "envelope count raised",
