@@ -95,12 +95,12 @@ fn read_one<'a>(r: &mut Reader<'a>, slot: u64) -> Result<Option<&'a str>> {
         })
 }
 
-/// The per-slot ids and the id-to-slot map of a checked section, which
-/// must agree with the graph's tombstones.
-pub(super) fn build(
-    c: Checked<'_>,
-    graph: &Graph,
-) -> Result<(Vec<Option<Arc<str>>>, HashMap<Arc<str>, u32>)> {
+/// Per slot the id (None for a tombstone), and the slot of each live id.
+pub(super) type Ids = (Vec<Option<Arc<str>>>, HashMap<Arc<str>, u32>);
+
+/// The ids of a checked section, which must agree with the graph's
+/// tombstones.
+pub(super) fn build(c: Checked<'_>, graph: &Graph) -> Result<Ids> {
     let mut r = c.first;
     let mut ids: Vec<Option<Arc<str>>> = Vec::with_capacity(c.slots);
     let mut slot_of: HashMap<Arc<str>, u32> = HashMap::with_capacity(c.live as usize);
