@@ -173,10 +173,10 @@ fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> (Duration, Duration, T) {
 fn run(name: &str, idx: &Index, reps: usize) {
     let n = idx.len();
     let dim = idx.dim() as usize;
-    let (enc, enc_cpu, blob) = best(reps, || lhv1::encode(idx));
+    let (enc, enc_cpu, blob) = best(reps, || lhv1::encode(idx).unwrap());
     let (dec, dec_cpu, back) = best(reps, || lhv1::decode(&blob).unwrap());
     assert_eq!(back.len(), n);
-    assert_eq!(lhv1::encode(&back), blob, "round trip is exact");
+    assert_eq!(lhv1::encode(&back).unwrap(), blob, "round trip is exact");
     let raw = n * dim * 4;
     let mb = blob.len() as f64 / 1e6;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;

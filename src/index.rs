@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{Error, Result};
-use crate::hnsw::binary::{self, put_u32, put_u64, Reader};
 use crate::hnsw::graph::{Graph, GraphParams};
 use crate::hnsw::Metric;
 
@@ -101,7 +100,7 @@ pub fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn validate_id(id: &str) -> std::result::Result<(), String> {
+pub(crate) fn validate_id(id: &str) -> std::result::Result<(), String> {
     if id.is_empty() {
         return Err("id is empty".into());
     }
@@ -119,7 +118,7 @@ fn validate_id(id: &str) -> std::result::Result<(), String> {
 
 /// Checks that metadata is one JSON value of at most 64 KiB; returns it
 /// without surrounding white space.
-fn validate_metadata(m: &str) -> std::result::Result<&str, String> {
+pub(crate) fn validate_metadata(m: &str) -> std::result::Result<&str, String> {
     if m.len() > MAX_METADATA_BYTES {
         return Err(format!(
             "metadata is {} bytes, more than {MAX_METADATA_BYTES}",
@@ -150,13 +149,13 @@ pub struct Hit {
     pub metadata: Option<Arc<str>>,
 }
 
-struct Inner {
-    graph: Graph,
+pub(crate) struct Inner {
+    pub(crate) graph: Graph,
     /// Per slot: the id of a live item, None for a tombstone.
-    ids: Vec<Option<Arc<str>>>,
-    slot_of: HashMap<Arc<str>, u32>,
+    pub(crate) ids: Vec<Option<Arc<str>>>,
+    pub(crate) slot_of: HashMap<Arc<str>, u32>,
     /// Per slot: the item's metadata JSON text.
-    metadata: Vec<Option<Arc<str>>>,
+    pub(crate) metadata: Vec<Option<Arc<str>>>,
 }
 
 impl Inner {
@@ -606,181 +605,33 @@ impl Index {
             + inner.slot_of.capacity() * 24
     }
 
-    /// Writes the graph section (ids and graph, docs/lhv1.md) under a read
-    /// lock, together with what the envelope needs, taken from the same
-    /// snapshot: live count and metadata.
-    pub fn snapshot(&self) -> Snapshot {
-        let inner = self.read();
-        let mut graph = Vec::with_capacity(
-            binary::encoded_len(&inner.graph)
-                + 16
-                + inner
-                    .ids
-                    .iter()
-                    .flatten()
-                    .map(|s| s.len() + 4)
-                    .sum::<usize>()
-                // Room for the LHV1 header and envelope, so framing the blob
-                // in place does not reallocate (a guess; more just grows).
-                + 512
-                + inner
-                    .ids
-                    .iter()
-                    .zip(&inner.metadata)
-                    .filter_map(|(id, md)| Some(2 * id.as_ref()?.len() + md.as_ref()?.len() + 8))
-                    .sum::<usize>(),
-        );
-        binary::advise_huge_pages(graph.as_ptr(), graph.capacity());
-        put_u32(&mut graph, GRAPH_FORMAT);
-        put_u64(&mut graph, inner.ids.len() as u64);
-        for id in &inner.ids {
-            let s = id.as_deref().unwrap_or("");
-            put_u32(&mut graph, s.len() as u32);
-            graph.extend_from_slice(s.as_bytes());
-        }
-        binary::write_graph(&inner.graph, &mut graph);
-        let metadata = inner
-            .ids
-            .iter()
-            .zip(&inner.metadata)
-            .filter_map(|(id, md)| Some((id.clone()?, md.clone()?)))
-            .collect();
-        Snapshot {
-            params: self.params(),
-            count: inner.slot_of.len() as u64,
-            metadata,
-            graph,
-            version: self.version(),
-        }
+    /// The contents under the read lock, for `lhv1::snapshot`.
+    pub(crate) fn read_contents(&self) -> RwLockReadGuard<'_, Inner> {
+        self.read()
     }
 
-    /// Restores an index from a graph section and the envelope's parameters,
-    /// count and metadata, validating everything (see docs/lhv1.md).
-    /// `base` is the offset of `graph` in the whole blob, for messages.
-    pub fn restore(
+    /// An index from contents the lhv1 decoder has validated: per slot the
+    /// id (None for a tombstone) and metadata, and the map of live ids.
+    pub(crate) fn from_contents(
         params: IndexParams,
-        count: u64,
-        metadata: Vec<(String, String)>,
-        graph: &[u8],
-        base: usize,
-    ) -> Result<Index> {
-        params
-            .validate()
-            .map_err(|e| Error::Corrupt(format!("envelope parameters: {e}")))?;
-        let mut r = Reader::new(graph, base);
-        let format = r.u32("graph format")?;
-        if format == 0 {
-            return Err(r.corrupt("graph format 0 does not exist"));
-        }
-        if format != GRAPH_FORMAT {
-            return Err(Error::Unsupported(format!(
-                "graph format {format}; this reader knows format {GRAPH_FORMAT}"
-            )));
-        }
-        let slots = r.u64("id count")?;
-        // Every id takes at least its 4-byte length.
-        if slots > (r.remaining() / 4) as u64 {
-            return Err(r.corrupt(format_args!(
-                "id count {slots} cannot fit in {} bytes",
-                r.remaining()
-            )));
-        }
-        let mut ids: Vec<Option<Arc<str>>> = Vec::with_capacity(slots as usize);
-        let mut slot_of: HashMap<Arc<str>, u32> = HashMap::with_capacity(slots as usize);
-        for slot in 0..slots as u32 {
-            let len = r.u32("id length")? as usize;
-            if len == 0 {
-                ids.push(None);
-                continue;
-            }
-            if len > MAX_ID_BYTES {
-                return Err(r.corrupt(format_args!("id of slot {slot} is {len} bytes")));
-            }
-            let at = r.offset();
-            let bytes = r.bytes(len, "id")?;
-            let id = std::str::from_utf8(bytes)
-                .ok()
-                .filter(|s| validate_id(s).is_ok())
-                .ok_or_else(|| {
-                    Error::Corrupt(format!(
-                        "graph section at offset {at}: id of slot {slot} is not a valid id"
-                    ))
-                })?;
-            let id: Arc<str> = Arc::from(id);
-            if slot_of.insert(id.clone(), slot).is_some() {
-                return Err(Error::Corrupt(format!(
-                    "graph section at offset {at}: id {id:?} appears twice"
-                )));
-            }
-            ids.push(Some(id));
-        }
-        let graph = binary::read_graph(&mut r, &graph_params(&params))?;
-        if r.remaining() != 0 {
-            return Err(r.corrupt(format_args!(
-                "{} bytes left over after the graph",
-                r.remaining()
-            )));
-        }
-        if graph.slots() != ids.len() {
-            return Err(Error::Corrupt(format!(
-                "graph section: {} ids for {} slots",
-                ids.len(),
-                graph.slots()
-            )));
-        }
-        for (slot, id) in ids.iter().enumerate() {
-            if id.is_some() == graph.is_deleted(slot as u32) {
-                return Err(Error::Corrupt(format!(
-                    "graph section: slot {slot} is {} but {} an id",
-                    if id.is_some() { "a tombstone" } else { "live" },
-                    if id.is_some() { "has" } else { "lacks" }
-                )));
-            }
-        }
-        if slot_of.len() as u64 != count {
-            return Err(Error::Corrupt(format!(
-                "envelope count {count} but the graph holds {} items",
-                slot_of.len()
-            )));
-        }
-        let mut md: Vec<Option<Arc<str>>> = vec![None; ids.len()];
-        for (id, text) in metadata {
-            let slot = *slot_of.get(id.as_str()).ok_or_else(|| {
-                Error::Corrupt(format!(
-                    "metadata names id {id:?}, which is not in the index"
-                ))
-            })?;
-            let text = validate_metadata(&text)
-                .map_err(|e| Error::Corrupt(format!("metadata of id {id:?}: {e}")))?;
-            md[slot as usize] = Some(Arc::from(text));
-        }
-        Ok(Index::from_inner(
+        graph: Graph,
+        ids: Vec<Option<Arc<str>>>,
+        slot_of: HashMap<Arc<str>, u32>,
+        metadata: Vec<Option<Arc<str>>>,
+    ) -> Index {
+        Index::from_inner(
             params,
             Inner {
                 graph,
                 ids,
                 slot_of,
-                metadata: md,
+                metadata,
             },
-        ))
+        )
     }
 }
 
-/// The format number at the start of the graph section.
-pub const GRAPH_FORMAT: u32 = 1;
-
-/// A consistent copy of an index for encoding.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub params: IndexParams,
-    pub count: u64,
-    pub metadata: Vec<(Arc<str>, Arc<str>)>,
-    pub graph: Vec<u8>,
-    /// `Index::version()` at the time of the snapshot.
-    pub version: u64,
-}
-
-fn graph_params(p: &IndexParams) -> GraphParams {
+pub(crate) fn graph_params(p: &IndexParams) -> GraphParams {
     GraphParams {
         dim: p.dim as usize,
         metric: p.metric,

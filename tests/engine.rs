@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use vectord::{Error, Index, IndexParams, Metric, Registry};
+use vectord::{lhv1, Error, Index, IndexParams, Metric, Registry};
 
 fn index(metric: Metric, dim: u32) -> Index {
     Index::new(IndexParams::new("t", dim, metric)).unwrap()
@@ -411,7 +411,7 @@ fn single_threaded_builds_are_reproducible() {
         idx
     };
     let (a, b) = (build(), build());
-    assert_eq!(a.snapshot().graph, b.snapshot().graph);
+    assert_eq!(lhv1::snapshot(&a).graph, lhv1::snapshot(&b).graph);
 }
 
 #[test]
@@ -488,7 +488,7 @@ fn registry_lifecycle() {
     a.add(&["x"], &[1., 2., 3.], None).unwrap();
     assert_eq!(a.len(), 1);
     let pre = Index::new(IndexParams::new("c", 2, Metric::L2)).unwrap();
-    let blob = vectord::lhv1::encode(&pre);
+    let blob = vectord::lhv1::encode(&pre).unwrap();
     r.import(&blob).unwrap();
     assert!(matches!(r.import(&blob), Err(Error::AlreadyExists(_))));
     assert_eq!(r.names(), vec!["a", "c"]);

@@ -105,12 +105,12 @@ fn blob() -> &'static [u8] {
     B.get_or_init(|| {
         let idx = build_index(N, DIM, Metric::L2, M, 7);
         assert_eq!(idx.len(), N - REMOVED);
-        lhv1::encode(&idx)
+        lhv1::encode(&idx).unwrap()
     })
 }
 
 fn empty_blob() -> Vec<u8> {
-    lhv1::encode(&Index::new(IndexParams::new("e", 4, Metric::L2)).unwrap())
+    lhv1::encode(&Index::new(IndexParams::new("e", 4, Metric::L2)).unwrap()).unwrap()
 }
 
 // ---------------------------------------------------------------------------
@@ -388,7 +388,7 @@ fn no_panic(b: &[u8], case: &str) -> bool {
             let hits = std::panic::catch_unwind(|| idx.search(&q, 10, Some(32)))
                 .unwrap_or_else(|_| panic!("{case}: search of a decoded blob panicked"));
             let _ = hits;
-            let again = std::panic::catch_unwind(|| lhv1::encode(&idx))
+            let again = std::panic::catch_unwind(|| lhv1::encode(&idx).unwrap())
                 .unwrap_or_else(|_| panic!("{case}: encode of a decoded blob panicked"));
             assert!(
                 lhv1::decode(&again).is_ok(),
@@ -1160,7 +1160,7 @@ fn other_shapes_reject_patches_too() {
     // Cosine and dot, a different m: the same field patches are Corrupt.
     for (metric, m) in [(Metric::Cosine, 2), (Metric::Dot, 8)] {
         let idx = build_index(120, 5, metric, m, 3);
-        let b = lhv1::encode(&idx);
+        let b = lhv1::encode(&idx).unwrap();
         let l = Layout::of(&b);
         assert!(lhv1::decode(&b).is_ok());
         corrupt_at(&patch(&b, |v| put64(v, l.slots_at, 1 << 40)), "slots");
@@ -1192,15 +1192,15 @@ fn write_fuzz_seeds() {
         ("empty-l2", empty_blob()),
         (
             "cosine-40x4-m2",
-            lhv1::encode(&build_index(40, 4, Metric::Cosine, 2, 1)),
+            lhv1::encode(&build_index(40, 4, Metric::Cosine, 2, 1)).unwrap(),
         ),
         (
             "dot-60x3-m3",
-            lhv1::encode(&build_index(60, 3, Metric::Dot, 3, 2)),
+            lhv1::encode(&build_index(60, 3, Metric::Dot, 3, 2)).unwrap(),
         ),
         (
             "l2-150x8-m4",
-            lhv1::encode(&build_index(150, 8, Metric::L2, 4, 3)),
+            lhv1::encode(&build_index(150, 8, Metric::L2, 4, 3)).unwrap(),
         ),
     ];
     for (name, b) in seeds {
@@ -1217,7 +1217,7 @@ fn large_blobs_are_checked_on_both_decode_threads() {
     let n = 16_500;
     let dim = 256;
     let idx = build_index(n, dim, Metric::L2, 4, 91);
-    let b = lhv1::encode(&idx);
+    let b = lhv1::encode(&idx).unwrap();
     let l = Layout::of(&b);
     assert!(
         l.end - l.vectors_at >= 16 << 20,

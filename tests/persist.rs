@@ -387,7 +387,8 @@ fn names_the_store_cannot_hold_are_refused_at_create() {
         assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
         assert!(err.to_string().contains("cannot be saved"), "{err}");
         let blob =
-            lhv1::encode(&vectord::Index::new(IndexParams::new(bad, 2, Metric::L2)).unwrap());
+            lhv1::encode(&vectord::Index::new(IndexParams::new(bad, 2, Metric::L2)).unwrap())
+                .unwrap();
         assert!(matches!(reg.import(&blob), Err(Error::InvalidArgument(_))));
     }
     reg.create(IndexParams::new(&fits, 2, Metric::L2))

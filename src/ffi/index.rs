@@ -338,7 +338,7 @@ pub unsafe extern "C" fn vectord_index_encode(
     boundary(err, || {
         let h = index_arg(idx)?;
         out_arg(out, "out")?;
-        let data = lhv1::encode(&h.index);
+        let data = lhv1::encode(&h.index)?;
         *out = Box::into_raw(Box::new(vectord_bytes { data }));
         Ok(())
     })

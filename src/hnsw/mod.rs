@@ -1,7 +1,7 @@
-//! The HNSW engine: graph, distance kernels, insert, search, binary form.
+//! The HNSW engine: graph, distance kernels, insert, search (its
+//! binary form is in `crate::lhv1::graph`).
 //! It knows slots and vectors only; ids and metadata live in `Index`.
 
-pub mod binary;
 pub mod distance;
 pub mod graph;
 pub mod visited;

@@ -85,9 +85,14 @@ impl Persistor {
             if saved.detached || saved.version == Some(st.index.version()) {
                 return Ok(());
             }
-            let snap = st.index.snapshot();
+            let snap = lhv1::snapshot(&st.index);
             let snap_version = snap.version;
-            let blob = lhv1::encode_owned(snap);
+            let blob = lhv1::encode_owned(snap).map_err(|e| match e {
+                Error::Unsupported(m) => {
+                    Error::Unsupported(format!("saving index {:?}: {m}", st.name))
+                }
+                other => other,
+            })?;
             self.store.put(&key, &blob).map_err(|e| {
                 Error::Storage(format!(
                     "saving index {:?} to {} as {key}: {e}",

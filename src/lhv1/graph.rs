@@ -3,88 +3,25 @@
 //! docs/lhv1.md ("graph section").
 //!
 //! Every length read from the bytes is checked against what remains before
-//! anything is allocated, so a hostile input can make the reader allocate at
-//! most a small multiple of its own size.
+//! anything is allocated, and once the levels are read the section's exact
+//! length is known and checked, so a damaged section fails before its big
+//! arrays are copied.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::distance::Metric;
-use super::graph::{Graph, GraphParams, MAX_LEVEL, NO_SLOT};
+use super::reader::{put_u32, put_u64, Reader};
 use crate::error::{Error, Result};
+use crate::hnsw::graph::{Graph, GraphParams, MAX_LEVEL, NO_SLOT};
+use crate::hnsw::Metric;
 
-/// A bounds-checked little-endian reader that knows its offset, so every
-/// error can say where the bytes went wrong.
-pub(crate) struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    /// Added to `pos` in messages (the offset of `buf` in the whole blob).
-    base: usize,
-}
+/// Bytes of the graph header (docs/lhv1.md, 3.3).
+pub(super) const HEADER_BYTES: usize = 44;
 
-impl<'a> Reader<'a> {
-    pub fn new(buf: &'a [u8], base: usize) -> Reader<'a> {
-        Reader { buf, pos: 0, base }
-    }
-
-    pub fn offset(&self) -> usize {
-        self.base + self.pos
-    }
-
-    pub fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    pub fn corrupt(&self, what: impl std::fmt::Display) -> Error {
-        Error::Corrupt(format!("graph section at offset {}: {what}", self.offset()))
-    }
-
-    pub fn bytes(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        if n > self.remaining() {
-            return Err(self.corrupt(format_args!(
-                "{what} needs {n} bytes but only {} remain",
-                self.remaining()
-            )));
-        }
-        let s = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-
-    pub fn u32(&mut self, what: &str) -> Result<u32> {
-        let b = self.bytes(4, what)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    pub fn u64(&mut self, what: &str) -> Result<u64> {
-        let b = self.bytes(8, what)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
-    }
-
-    /// `count * width` bytes, with the multiplication checked and the result
-    /// checked against what remains, before the caller allocates anything.
-    pub fn array(&mut self, count: u64, width: usize, what: &str) -> Result<&'a [u8]> {
-        let n = usize::try_from(count)
-            .ok()
-            .and_then(|c| c.checked_mul(width))
-            .filter(|&n| n <= self.remaining())
-            .ok_or_else(|| {
-                self.corrupt(format_args!(
-                    "{what}: {count} entries of {width} bytes do not fit in the {} bytes that remain",
-                    self.remaining()
-                ))
-            })?;
-        self.bytes(n, what)
-    }
-}
-
-pub(crate) fn put_u32(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-pub(crate) fn put_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(&v.to_le_bytes());
+/// The fewest bytes one slot takes in the graph section: its level, its
+/// flag, its vector and its layer-0 list (upper lists and the free list
+/// come on top).
+pub(super) fn min_slot_bytes(dim: usize, m: usize) -> usize {
+    2 + dim * 4 + (1 + 2 * m) * 4
 }
 
 fn put_f32s(out: &mut Vec<u8>, v: &[f32]) {
@@ -116,7 +53,7 @@ fn put_words(out: &mut Vec<u8>, v: &[AtomicU32]) {
 /// Asks Linux to back a large fresh buffer with transparent huge pages
 /// (where the system allows them on request): decoding a big index otherwise
 /// spends much of its time taking 4 KiB page faults on the new arrays.
-pub(crate) fn advise_huge_pages(ptr: *const u8, len: usize) {
+pub(super) fn advise_huge_pages(ptr: *const u8, len: usize) {
     #[cfg(target_os = "linux")]
     {
         const HUGE: usize = 2 << 20;
@@ -184,7 +121,7 @@ fn get_words<T: Word32>(b: &[u8]) -> Vec<T> {
 }
 
 /// Bytes the graph's binary form will take (for reserving the output).
-pub(crate) fn encoded_len(g: &Graph) -> usize {
+pub(super) fn encoded_len(g: &Graph) -> usize {
     64 + g.slots() * 2
         + g.free.len() * 4
         + g.vectors.len() * 4
@@ -193,7 +130,7 @@ pub(crate) fn encoded_len(g: &Graph) -> usize {
 }
 
 /// Header, levels, tombstones, free list, vectors, layer 0, upper layers.
-pub(crate) fn write_graph(g: &Graph, out: &mut Vec<u8>) {
+pub(super) fn write_graph(g: &Graph, out: &mut Vec<u8>) {
     let p = g.params();
     let (entry, _) = g.entry_point();
     put_u32(out, p.dim as u32);
@@ -217,8 +154,13 @@ pub(crate) fn write_graph(g: &Graph, out: &mut Vec<u8>) {
 }
 
 /// Reads and validates a graph written by `write_graph`. `expect` are the
-/// parameters the envelope declared; the graph must agree with them.
-pub(crate) fn read_graph(r: &mut Reader<'_>, expect: &GraphParams) -> Result<Graph> {
+/// parameters the envelope declared and `id_count` the slots the ids section
+/// listed; the graph must agree with both.
+pub(super) fn read_graph(
+    r: &mut Reader<'_>,
+    expect: &GraphParams,
+    id_count: usize,
+) -> Result<Graph> {
     let dim = r.u32("dim")? as usize;
     let metric = r.u32("metric")?;
     let m = r.u32("m")? as usize;
@@ -233,12 +175,16 @@ pub(crate) fn read_graph(r: &mut Reader<'_>, expect: &GraphParams) -> Result<Gra
         )));
     }
     let slots = r.u64("slot count")?;
-    // Each slot needs at least its level, flag, vector and layer-0 list.
-    let per_slot = 2 + dim * 4 + (1 + 2 * m) * 4;
+    let per_slot = min_slot_bytes(dim, m);
     if slots > (r.remaining() / per_slot) as u64 || slots >= NO_SLOT as u64 {
         return Err(r.corrupt(format_args!(
             "slot count {slots} is more than the {} remaining bytes can hold",
             r.remaining()
+        )));
+    }
+    if slots != id_count as u64 {
+        return Err(r.corrupt(format_args!(
+            "slot count {slots} but the ids section lists {id_count} slots"
         )));
     }
     let n = slots as usize;
@@ -250,13 +196,31 @@ pub(crate) fn read_graph(r: &mut Reader<'_>, expect: &GraphParams) -> Result<Gra
             "free-slot count {free_count} exceeds slot count {slots}"
         )));
     }
-    let levels = r.array(slots, 1, "levels")?.to_vec();
-    if let Some(i) = levels.iter().position(|&l| l > MAX_LEVEL) {
-        return Err(r.corrupt(format_args!(
-            "slot {i} has level {} above the maximum {MAX_LEVEL}",
-            levels[i]
+    let levels_at = r.offset();
+    let level_bytes = r.array(slots, 1, "levels")?;
+    if let Some(i) = level_bytes.iter().position(|&l| l > MAX_LEVEL) {
+        return Err(Error::Corrupt(format!(
+            "graph section at offset {}: slot {i} has level {} above the maximum {MAX_LEVEL}",
+            levels_at + i,
+            level_bytes[i]
         )));
     }
+    // The header and levels fix the length of everything that follows:
+    // check it before anything is copied, so a section with bytes missing
+    // or left over (or a count or level that does not match them) fails
+    // without allocating for it. n, dim, m and free_count are bounded above,
+    // so none of this overflows.
+    let w0 = 1 + 2 * m;
+    let wu = 1 + m;
+    let upper_words: usize = level_bytes.iter().map(|&l| l as usize).sum::<usize>() * wu;
+    let need = n + free_count as usize * 4 + n * dim * 4 + n * w0 * 4 + upper_words * 4;
+    if need != r.remaining() {
+        return Err(r.corrupt(format_args!(
+            "the graph header and levels describe {need} more bytes, but {} remain",
+            r.remaining()
+        )));
+    }
+    let levels = level_bytes.to_vec();
     let flags = r.array(slots, 1, "tombstone flags")?;
     if let Some(i) = flags.iter().position(|&f| f > 1) {
         return Err(r.corrupt(format_args!("slot {i} has tombstone flag {}", flags[i])));
@@ -276,6 +240,7 @@ pub(crate) fn read_graph(r: &mut Reader<'_>, expect: &GraphParams) -> Result<Gra
         seen[f as usize] = true;
         free.push(f);
     }
+    drop(seen);
     let tombstones = deleted.iter().filter(|&&d| d).count();
     if tombstones != free.len() {
         return Err(r.corrupt(format_args!(
@@ -285,28 +250,22 @@ pub(crate) fn read_graph(r: &mut Reader<'_>, expect: &GraphParams) -> Result<Gra
     }
     let vat = r.offset();
     let vbytes = r.array(slots, dim * 4, "vectors")?;
-    let w0 = 1 + 2 * m;
     let l0at = r.offset();
     let l0bytes = r.array(slots, w0 * 4, "layer-0 lists")?;
     // The two biggest arrays are independent: on a large index copy and
     // check them on two threads (decode is bound by touching fresh pages).
-    let (vectors, layer0) = if vbytes.len() + l0bytes.len() >= 16 << 20 {
-        std::thread::scope(|sc| {
-            let h = sc.spawn(|| read_vectors(vbytes, vat, dim));
-            let layer0 = read_layer0(l0bytes, l0at, m, n);
-            let vectors = h.join().unwrap_or_else(|_| {
-                Err(Error::Internal("the vector reader thread panicked".into()))
-            });
-            (vectors, layer0)
-        })
+    let (layer0, vectors) = if vbytes.len() + l0bytes.len() >= 16 << 20 {
+        crate::parallel::join(
+            || read_layer0(l0bytes, l0at, m, n),
+            || read_vectors(vbytes, vat, dim),
+        )
     } else {
         (
-            read_vectors(vbytes, vat, dim),
             read_layer0(l0bytes, l0at, m, n),
+            read_vectors(vbytes, vat, dim),
         )
     };
     let (vectors, layer0) = (vectors?, layer0?);
-    let wu = 1 + m;
     let mut upper = Vec::with_capacity(n);
     for (slot, &lv) in levels.iter().enumerate() {
         let at = r.offset();
