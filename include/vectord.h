@@ -23,7 +23,12 @@
  *    saved). vectord_index_ref makes another one; free each.
  *  - Pointer arguments are NULL or point to a live object of the declared
  *    type (arrays: at least the stated number of elements). The library
- *    checks for NULL; it cannot check dangling or too-short pointers.
+ *    checks for NULL and alignment; it cannot check dangling or too-short
+ *    pointers. Float arrays may sit at any byte address (they are copied);
+ *    any other misaligned pointer is VECTORD_STATUS_INVALID_ARGUMENT.
+ *  - Calls that only read a handle take it as a const pointer. Each
+ *    function's comment says which pointers may be NULL, how long arrays
+ *    must be, and who frees what it returns.
  *  - Every handle may be used from many threads at once (searches run in
  *    parallel; add/remove on one index are serialised). Result objects
  *    (hits, strings, bytes, errors) are immutable.

@@ -1,12 +1,14 @@
 //! The C ABI (`include/vectord.h`, generated from this module by cbindgen;
 //! docs/c-api.md describes the contract).
 //!
-//! Every entry point runs inside [`boundary`] (fallible calls) or
-//! [`infallible`] (accessors and `*_free`), which catch panics so no unwind
-//! ever crosses into C. Every pointer argument goes through one of the
-//! checks below before it is dereferenced; a bad argument is an
-//! `INVALID_ARGUMENT` error naming the parameter. There is no thread-local
-//! state: errors are returned as objects the caller owns.
+//! The body of every entry point is one call of [`boundary`] (fallible
+//! calls) or [`infallible`] (accessors and `*_free`), which catch panics so
+//! no unwind ever crosses into C; tests/ffi_contract.rs checks that for
+//! every `extern "C" fn` in the crate. Every pointer argument goes through
+//! one of the checked casts below (NULL, alignment, length) before it is
+//! dereferenced; a bad argument is an `INVALID_ARGUMENT` error naming the
+//! parameter. There is no thread-local state: errors are returned as
+//! objects the caller owns.
 //!
 //! Types that C sees as opaque (`vectord_index`, ...) are plain Rust structs
 //! (not `repr(C)`), which cbindgen emits as `typedef struct x x;`.
@@ -258,15 +260,25 @@ pub(crate) fn into_handle<T>(value: T) -> *mut T {
     Box::into_raw(Box::new(value))
 }
 
-/// Drops an object made by [`into_handle`]; NULL (and a misaligned pointer,
-/// which the library never handed out) is ignored.
+/// Takes back an object made by [`into_handle`]; NULL (and a misaligned
+/// pointer, which the library never handed out) is None.
 ///
 /// # Safety
 /// `p` is NULL or came from `into_handle::<T>` and is not used again.
-pub(crate) unsafe fn free_box<T>(p: *mut T) {
+pub(crate) unsafe fn take_handle<T>(p: *mut T) -> Option<Box<T>> {
     if !p.is_null() && p.is_aligned() {
-        drop(Box::from_raw(p));
+        Some(Box::from_raw(p))
+    } else {
+        None
     }
+}
+
+/// Drops an object made by [`into_handle`], as [`take_handle`].
+///
+/// # Safety
+/// As [`take_handle`].
+pub(crate) unsafe fn free_box<T>(p: *mut T) {
+    drop(take_handle(p));
 }
 
 /// A checked place to write one result: made only by [`out_arg`] or

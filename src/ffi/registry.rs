@@ -8,7 +8,7 @@ use super::buffers::vectord_strings;
 use super::index::{params_arg, vectord_index, vectord_index_params};
 use super::{
     boundary, infallible, into_handle, opt_str_arg, out_arg, ref_arg, slice_arg, str_arg,
-    to_cstring, vectord_error, vectord_status,
+    take_handle, to_cstring, vectord_error, vectord_status,
 };
 use crate::persist::{self, Db};
 
@@ -53,8 +53,7 @@ pub unsafe extern "C" fn vectord_registry_open(
 #[no_mangle]
 pub unsafe extern "C" fn vectord_registry_close(r: *mut vectord_registry) {
     infallible((), || {
-        if !r.is_null() && r.is_aligned() {
-            let r = Box::from_raw(r);
+        if let Some(r) = take_handle(r) {
             r.db.close();
         }
     })
