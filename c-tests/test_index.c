@@ -308,10 +308,127 @@ static void test_refs(void) {
     vectord_index_free(b);
 }
 
+/* The float at row `i` of a copy of an array that starts one byte past an
+ * aligned address (floats inside a packed record, say). Built through
+ * `void *` and filled with memcpy, so the C side never loads through it. */
+static const float *odd_row(const char *raw, size_t i) {
+    return (const float *)(const void *)(raw + 1 + i * DIM * sizeof(float));
+}
+
+/* Misaligned float arrays are read and written bytewise by the library:
+ * every call gives exactly what the aligned call gives. */
+static void test_misaligned_floats(void) {
+    static float vecs[N * DIM];
+    static char idbuf[N][16];
+    const char *ids[N];
+    char *raw = (char *)malloc(sizeof vecs + 1);
+    char *got_raw = (char *)malloc(DIM * sizeof(float) + 1);
+    float got[DIM];
+    vectord_index *a = make_index("aligned", VECTORD_METRIC_L2);
+    vectord_index *b = make_index("odd", VECTORD_METRIC_L2);
+    vectord_hits *out_a[6], *out_b[6];
+    size_t i, q, j;
+
+    fill_ids(idbuf, ids, N, "m");
+    harness_fill(vecs, N * DIM, 11);
+    memcpy(raw + 1, vecs, sizeof vecs);
+    CHECK(((size_t)odd_row(raw, 0)) % sizeof(float) != 0);
+
+    /* add: the misaligned copy stores the same vectors. */
+    CHECK_OK(vectord_index_add(a, N, ids, vecs, NULL, ERR));
+    CHECK_OK(vectord_index_add(b, N, ids, odd_row(raw, 0), NULL, ERR));
+    CHECK(vectord_index_len(b) == N);
+    for (i = 0; i < N; i += 17) {
+        CHECK_OK(vectord_index_get(b, ids[i], got, NULL, ERR));
+        CHECK(memcmp(got, vecs + i * DIM, sizeof got) == 0);
+    }
+
+    /* search and search_ef: same hits, bit-identical distances. */
+    for (q = 0; q < 10; q++) {
+        vectord_hits *ha = NULL, *hb = NULL, *hc = NULL;
+        CHECK_OK(vectord_index_search(a, vecs + q * 13 * DIM, 5, &ha, ERR));
+        CHECK_OK(vectord_index_search(a, odd_row(raw, q * 13), 5, &hb, ERR));
+        CHECK_OK(vectord_index_search_ef(a, odd_row(raw, q * 13), 5, 64, &hc, ERR));
+        CHECK(vectord_hits_len(ha) == 5 && vectord_hits_len(hb) == 5 && vectord_hits_len(hc) == 5);
+        CHECK(strcmp(vectord_hits_get(hb, 0)->id, ids[q * 13]) == 0);
+        for (j = 0; j < vectord_hits_len(ha) && j < vectord_hits_len(hb); j++) {
+            const vectord_hit *x = vectord_hits_get(ha, j), *y = vectord_hits_get(hb, j);
+            const vectord_hit *z = vectord_hits_get(hc, j);
+            CHECK(strcmp(x->id, y->id) == 0 && strcmp(x->id, z->id) == 0);
+            CHECK(memcmp(&x->distance, &y->distance, sizeof(float)) == 0);
+            CHECK(memcmp(&x->distance, &z->distance, sizeof(float)) == 0);
+        }
+        vectord_hits_free(ha);
+        vectord_hits_free(hb);
+        vectord_hits_free(hc);
+    }
+
+    /* search_batch */
+    CHECK_OK(vectord_index_search_batch(a, 6, vecs + 30 * DIM, 4, out_a, ERR));
+    CHECK_OK(vectord_index_search_batch(a, 6, odd_row(raw, 30), 4, out_b, ERR));
+    for (q = 0; q < 6; q++) {
+        CHECK(vectord_hits_len(out_a[q]) == 4 && vectord_hits_len(out_b[q]) == 4);
+        for (j = 0; j < 4 && j < vectord_hits_len(out_a[q]) && j < vectord_hits_len(out_b[q]); j++) {
+            const vectord_hit *x = vectord_hits_get(out_a[q], j), *y = vectord_hits_get(out_b[q], j);
+            CHECK(strcmp(x->id, y->id) == 0);
+            CHECK(memcmp(&x->distance, &y->distance, sizeof(float)) == 0);
+        }
+        vectord_hits_free(out_a[q]);
+        vectord_hits_free(out_b[q]);
+    }
+
+    /* get into a misaligned vector_out: the bytes of the aligned result. */
+    memset(got_raw, 0x55, DIM * sizeof(float) + 1);
+    CHECK_OK(vectord_index_get(a, ids[42], (float *)(void *)(got_raw + 1), NULL, ERR));
+    CHECK(memcmp(got_raw + 1, vecs + 42 * DIM, DIM * sizeof(float)) == 0);
+    CHECK((unsigned char)got_raw[0] == 0x55);
+
+    vectord_index_free(a);
+    vectord_index_free(b);
+    free(raw);
+    free(got_raw);
+}
+
+/* Read-only calls take const handles: this compiles without a warning
+ * under -Werror only if they do. */
+static void read_through_const(const vectord_index *idx, const float *query) {
+    vectord_hits *hits = NULL;
+    vectord_hits *batch[1] = {NULL};
+    vectord_bytes *blob = NULL;
+    vectord_index *again = NULL;
+    float got[DIM];
+    CHECK(vectord_index_len(idx) > 0 && vectord_index_dim(idx) == DIM);
+    CHECK(vectord_index_name(idx) != NULL);
+    CHECK_OK(vectord_index_search(idx, query, 1, &hits, ERR));
+    vectord_hits_free(hits);
+    hits = NULL;
+    CHECK_OK(vectord_index_search_ef(idx, query, 1, 10, &hits, ERR));
+    vectord_hits_free(hits);
+    CHECK_OK(vectord_index_search_batch(idx, 1, query, 1, batch, ERR));
+    vectord_hits_free(batch[0]);
+    CHECK_OK(vectord_index_get(idx, "only", got, NULL, ERR));
+    CHECK_OK(vectord_index_encode(idx, &blob, ERR));
+    vectord_bytes_free(blob);
+    CHECK_OK(vectord_index_ref(idx, &again, ERR));
+    vectord_index_free(again);
+}
+
+static void test_const_handles(void) {
+    float v[DIM];
+    const char *one[1] = {"only"};
+    vectord_index *idx = make_index("const", VECTORD_METRIC_L2);
+    harness_fill(v, DIM, 5);
+    CHECK_OK(vectord_index_add(idx, 1, one, v, NULL, ERR));
+    read_through_const(idx, v);
+    vectord_index_free(idx);
+}
+
 int main(void) {
     test_version();
     test_add_search_get();
     test_encode_decode();
     test_refs();
+    test_misaligned_floats();
+    test_const_handles();
     return harness_finish("test_index");
 }

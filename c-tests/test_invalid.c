@@ -197,9 +197,53 @@ static void test_registry_calls(void) {
     vectord_registry_close(r);
 }
 
+/* Pointers C cannot make aligned-correct without breaking its own rules
+ * (out-parameters, id arrays, handles at an odd address) are refused with
+ * a message, never written or read through. */
+static void test_misaligned_pointers(void) {
+    vectord_index_params p;
+    vectord_index *idx = NULL;
+    float v[DIM] = {1, 2, 3, 4};
+    const char *ids[1] = {"a"};
+    char *raw = (char *)malloc(4 * sizeof(void *) + 1);
+    void *odd = (void *)(raw + 1);
+    memset(&p, 0, sizeof p);
+    p.name = "misaligned";
+    p.dim = DIM;
+    p.metric = VECTORD_METRIC_L2;
+    CHECK_OK(vectord_index_new(&p, &idx, ERR));
+    CHECK_OK(vectord_index_add(idx, 1, ids, v, NULL, ERR));
+
+    memset(raw, 0x5a, 4 * sizeof(void *) + 1);
+    CHECK_FAILS(VECTORD_STATUS_INVALID_ARGUMENT, "out (0x", vectord_index_search(idx, v, 1, (vectord_hits **)odd, ERR));
+    CHECK_FAILS(VECTORD_STATUS_INVALID_ARGUMENT, "not aligned",
+                vectord_index_search_batch(idx, 1, v, 1, (vectord_hits **)odd, ERR));
+    CHECK_FAILS(VECTORD_STATUS_INVALID_ARGUMENT, "out (0x", vectord_index_new(&p, (vectord_index **)odd, ERR));
+    CHECK_FAILS(VECTORD_STATUS_INVALID_ARGUMENT, "metadata_out",
+                vectord_index_get(idx, "a", NULL, (char **)odd, ERR));
+    {
+        size_t i;
+        int untouched = 1;
+        for (i = 0; i < 4 * sizeof(void *) + 1; i++) untouched &= (unsigned char)raw[i] == 0x5a;
+        CHECK(untouched);
+    }
+    CHECK_FAILS(VECTORD_STATUS_INVALID_ARGUMENT, "idx (0x",
+                vectord_index_search(odd, v, 1, (vectord_hits **)(void *)raw, ERR));
+    CHECK_FAILS(VECTORD_STATUS_INVALID_ARGUMENT, "params (0x", vectord_index_new(odd, &idx, ERR));
+    memcpy(raw + 1, ids, sizeof ids);
+    CHECK_FAILS(VECTORD_STATUS_INVALID_ARGUMENT, "ids (0x",
+                vectord_index_remove(idx, 1, (const char *const *)odd, ERR));
+    /* Accessors and frees ignore a pointer the library never handed out. */
+    CHECK(vectord_index_len(odd) == 0 && vectord_index_name(odd) == NULL);
+    CHECK(vectord_index_len(idx) == 1);
+    vectord_index_free(idx);
+    free(raw);
+}
+
 int main(void) {
     test_params();
     test_index_calls();
     test_registry_calls();
+    test_misaligned_pointers();
     return harness_finish("test_invalid");
 }

@@ -23,7 +23,12 @@
  *    saved). vectord_index_ref makes another one; free each.
  *  - Pointer arguments are NULL or point to a live object of the declared
  *    type (arrays: at least the stated number of elements). The library
- *    checks for NULL; it cannot check dangling or too-short pointers.
+ *    checks for NULL and alignment; it cannot check dangling or too-short
+ *    pointers. Float arrays may sit at any byte address (they are copied);
+ *    any other misaligned pointer is VECTORD_STATUS_INVALID_ARGUMENT.
+ *  - Calls that only read a handle take it as a const pointer. Each
+ *    function's comment says which pointers may be NULL, how long arrays
+ *    must be, and who frees what it returns.
  *  - Every handle may be used from many threads at once (searches run in
  *    parallel; add/remove on one index are serialised). Result objects
  *    (hits, strings, bytes, errors) are immutable.
@@ -211,224 +216,289 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * The library version, "MAJOR.MINOR.PATCH" (static storage; never NULL).
+ * The library version, "MAJOR.MINOR.PATCH". Static storage: never NULL,
+ * never freed. Any thread.
  */
 const char *vectord_version(void);
 
 /**
  * The ABI version the library was built with; compare with
- * `VECTORD_ABI_VERSION` from the header you compiled against.
+ * `VECTORD_ABI_VERSION` from the header you compiled against and refuse to
+ * run on a mismatch.
  */
 uint32_t vectord_abi_version(void);
 
 /**
- * The name of a status, e.g. "VECTORD_STATUS_NOT_FOUND"; "VECTORD_STATUS_UNKNOWN"
- * for a value outside the enum (static storage; never NULL).
+ * The name of a status, e.g. "VECTORD_STATUS_NOT_FOUND";
+ * "VECTORD_STATUS_UNKNOWN" for a value outside the enum. Static storage:
+ * never NULL, never freed.
  */
 const char *vectord_status_name(vectord_status s);
 
 /**
- * The status of an error; `VECTORD_STATUS_INVALID_ARGUMENT` for NULL.
+ * The status of an error. `e` may be NULL (gives
+ * `VECTORD_STATUS_INVALID_ARGUMENT`).
  */
 enum vectord_status vectord_error_code(const struct vectord_error *e);
 
 /**
- * The message of an error, valid until the error is freed; "" for NULL.
+ * The message of an error (UTF-8, never NULL), owned by `e` and valid until
+ * `e` is freed. `e` may be NULL (gives "").
  */
 const char *vectord_error_message(const struct vectord_error *e);
 
 /**
- * Frees an error. NULL is allowed.
+ * Frees an error from any call's `err`. `e` may be NULL; free each error
+ * once.
  */
 void vectord_error_free(struct vectord_error *e);
 
 /**
- * Frees a string returned by the library (`vectord_index_get`'s metadata).
- * NULL is allowed.
+ * Frees a string the library returned through a `char **` (the metadata of
+ * `vectord_index_get`). `s` may be NULL; free each string once.
  */
 void vectord_string_free(char *s);
 
 /**
- * Number of hits (0 for NULL).
+ * Number of hits in `h`. `h` may be NULL (gives 0).
  */
 size_t vectord_hits_len(const struct vectord_hits *h);
 
 /**
- * Hit `i` (0 = nearest), valid until the hits are freed; NULL if `h` is
- * NULL or `i` is out of range.
+ * Hit `i` of `h` (0 = nearest), owned by `h` and valid until `h` is freed.
+ * NULL if `h` is NULL or `i >= vectord_hits_len(h)`.
  */
 const struct vectord_hit *vectord_hits_get(const struct vectord_hits *h, size_t i);
 
 /**
- * Frees search hits. NULL is allowed.
+ * Frees hits from `vectord_index_search[_ef]` or one entry of
+ * `vectord_index_search_batch`'s array, with every `vectord_hit` and string
+ * in them. `h` may be NULL; free each once.
  */
 void vectord_hits_free(struct vectord_hits *h);
 
 /**
- * Number of strings (0 for NULL).
+ * Number of strings in `s`. `s` may be NULL (gives 0).
  */
 size_t vectord_strings_len(const struct vectord_strings *s);
 
 /**
- * String `i`, valid until the list is freed; NULL if `s` is NULL or `i` is
- * out of range.
+ * String `i` of `s`, owned by `s` and valid until `s` is freed. NULL if `s`
+ * is NULL or `i >= vectord_strings_len(s)`.
  */
 const char *vectord_strings_get(const struct vectord_strings *s, size_t i);
 
 /**
- * Frees a list of strings. NULL is allowed.
+ * Frees a list of strings and the strings in it. `s` may be NULL; free
+ * each list once.
  */
 void vectord_strings_free(struct vectord_strings *s);
 
 /**
- * The bytes, valid until the buffer is freed; NULL for NULL. (Not NULL for
- * an empty buffer.)
+ * The `vectord_bytes_len(b)` bytes of `b`, owned by `b` and valid until `b`
+ * is freed (not NULL for an empty buffer). `b` may be NULL (gives NULL).
  */
 const uint8_t *vectord_bytes_data(const struct vectord_bytes *b);
 
 /**
- * Number of bytes (0 for NULL).
+ * Number of bytes in `b`. `b` may be NULL (gives 0).
  */
 size_t vectord_bytes_len(const struct vectord_bytes *b);
 
 /**
- * Frees a byte buffer. NULL is allowed.
+ * Frees a byte buffer. `b` may be NULL; free each buffer once.
  */
 void vectord_bytes_free(struct vectord_bytes *b);
 
 /**
- * Creates an empty in-memory index that belongs to no registry.
+ * Creates an empty in-memory index that belongs to no registry
+ * (`vectord_index_save` refuses it; `vectord_index_encode` serialises it).
+ * `params` and `params->name` must not be NULL; `params` is only read during
+ * the call. On success `*out` receives a handle the caller frees with
+ * `vectord_index_free`.
  */
 enum vectord_status vectord_index_new(const struct vectord_index_params *params, struct vectord_index **out, struct vectord_error **err);
 
 /**
- * Another handle to the same index (freed separately).
+ * Another handle to the same index as `idx` (it shares the index and its
+ * registry, if any). `idx` must not be NULL; on success `*out` receives a
+ * handle the caller frees with `vectord_index_free`, independently of `idx`.
  */
-enum vectord_status vectord_index_ref(struct vectord_index *idx, struct vectord_index **out, struct vectord_error **err);
+enum vectord_status vectord_index_ref(const struct vectord_index *idx, struct vectord_index **out, struct vectord_error **err);
 
 /**
- * Frees a handle. NULL is allowed.
+ * Frees one handle; the index itself lives while other handles do. `idx`
+ * may be NULL; free each handle once, after every call using it returned.
  */
 void vectord_index_free(struct vectord_index *idx);
 
 /**
- * Upserts `n` items.
+ * Upserts `n` items, all or none: every item is checked before the index
+ * changes. `ids` holds `n` non-NULL UTF-8 ids; `vectors` holds `n * dim`
+ * floats, row-major, at any byte alignment; `metadata` is NULL (no
+ * metadata for any item) or holds `n` entries, each NULL or one JSON
+ * value. With `n == 0` every array may be NULL. `idx` must not be NULL.
+ * The arrays are only read during the call. Waits for running searches on
+ * this index; searches wait for it.
  */
 enum vectord_status vectord_index_add(struct vectord_index *idx, size_t n, const char *const *ids, const float *vectors, const char *const *metadata, struct vectord_error **err);
 
 /**
- * Removes the given ids (absent ids are skipped).
+ * Removes the `n` ids in `ids` (each non-NULL UTF-8; absent ids are
+ * skipped), all or none. With `n == 0`, `ids` may be NULL. `idx` must not
+ * be NULL. Waits for running searches on this index; searches wait for it.
  */
 enum vectord_status vectord_index_remove(struct vectord_index *idx, size_t n, const char *const *ids, struct vectord_error **err);
 
 /**
- * The `k` nearest items to `query` (`dim` floats), nearest first, using the
- * index's ef_search.
+ * The `k` (>= 1) nearest items to `query`, nearest first, with the index's
+ * ef_search; fewer when the index holds fewer. `idx`, `query` (`dim`
+ * floats at any byte alignment) and `out` must not be NULL. On success
+ * `*out` receives hits the caller frees with `vectord_hits_free`. Runs in
+ * parallel with other searches on the index.
  */
-enum vectord_status vectord_index_search(struct vectord_index *idx, const float *query, size_t k, struct vectord_hits **out, struct vectord_error **err);
+enum vectord_status vectord_index_search(const struct vectord_index *idx, const float *query, size_t k, struct vectord_hits **out, struct vectord_error **err);
 
 /**
- * As `vectord_index_search` with beam width `ef` for this call only (0 =
- * the index's ef_search; at least `k` is used).
+ * As `vectord_index_search`, with beam width `ef` (1..=65536; 0 = the
+ * index's ef_search) for this call only; at least `k` is used.
  */
-enum vectord_status vectord_index_search_ef(struct vectord_index *idx, const float *query, size_t k, uint32_t ef, struct vectord_hits **out, struct vectord_error **err);
+enum vectord_status vectord_index_search_ef(const struct vectord_index *idx, const float *query, size_t k, uint32_t ef, struct vectord_hits **out, struct vectord_error **err);
 
 /**
- * Searches `nq` queries (`nq * dim` floats, row-major) on all cores.
+ * Searches `nq` queries for their `k` (>= 1) nearest items each, on all
+ * cores. `queries` holds `nq * dim` floats, row-major, at any byte
+ * alignment; `out` must hold `nq` pointers. On success `out[i]` receives
+ * the hits of query `i`, each freed by the caller with `vectord_hits_free`;
+ * on failure `out` is not written. With `nq == 0`, `queries` and `out` may
+ * be NULL (k is still checked). `idx` must not be NULL.
  */
-enum vectord_status vectord_index_search_batch(struct vectord_index *idx, size_t nq, const float *queries, size_t k, struct vectord_hits **out, struct vectord_error **err);
+enum vectord_status vectord_index_search_batch(const struct vectord_index *idx, size_t nq, const float *queries, size_t k, struct vectord_hits **out, struct vectord_error **err);
 
 /**
- * Copies the stored vector of `id` to `vector_out` (`dim` floats; NULL to
- * skip) and its metadata to `*metadata_out` (NULL to skip).
+ * Looks up item `id` (non-NULL UTF-8). Copies its stored vector to
+ * `vector_out` (NULL to skip; else room for `dim` floats, at any byte
+ * alignment; under cosine the normalised vector) and its metadata to
+ * `*metadata_out` (NULL to skip; receives NULL when the item has none, else
+ * a string the caller frees with `vectord_string_free`). `idx` must not be
+ * NULL. Nothing is written on failure.
  */
-enum vectord_status vectord_index_get(struct vectord_index *idx, const char *id, float *vector_out, char **metadata_out, struct vectord_error **err);
+enum vectord_status vectord_index_get(const struct vectord_index *idx, const char *id, float *vector_out, char **metadata_out, struct vectord_error **err);
 
 /**
- * Number of live items (0 for NULL).
+ * Number of live items. `idx` may be NULL (gives 0).
  */
-size_t vectord_index_len(struct vectord_index *idx);
+size_t vectord_index_len(const struct vectord_index *idx);
 
 /**
- * Vector length (0 for NULL).
+ * Vector length of the index. `idx` may be NULL (gives 0).
  */
-uint32_t vectord_index_dim(struct vectord_index *idx);
+uint32_t vectord_index_dim(const struct vectord_index *idx);
 
 /**
- * The index's name, valid while this handle lives (NULL for NULL).
+ * The index's name, owned by `idx` and valid until this handle is freed.
+ * `idx` may be NULL (gives NULL).
  */
-const char *vectord_index_name(struct vectord_index *idx);
+const char *vectord_index_name(const struct vectord_index *idx);
 
 /**
- * Changes the default beam width of later searches (1..=65536).
+ * Changes the default beam width of later searches (1..=65536) on every
+ * handle of the index. `idx` must not be NULL.
  */
 enum vectord_status vectord_index_set_ef_search(struct vectord_index *idx, uint32_t ef, struct vectord_error **err);
 
 /**
- * Encodes the index as one LHV1 blob.
+ * Encodes the index as one LHV1 blob (docs/lhv1.md). `idx` and `out` must
+ * not be NULL. On success `*out` receives bytes the caller frees with
+ * `vectord_bytes_free`. Runs in parallel with searches.
  */
-enum vectord_status vectord_index_encode(struct vectord_index *idx, struct vectord_bytes **out, struct vectord_error **err);
+enum vectord_status vectord_index_encode(const struct vectord_index *idx, struct vectord_bytes **out, struct vectord_error **err);
 
 /**
- * Decodes an LHV1 blob into a new index that belongs to no registry.
+ * Decodes the LHV1 blob of `len` bytes at `blob` (untrusted: checked
+ * completely) into a new index that belongs to no registry. `blob` may be
+ * NULL only when `len` is 0; it is only read during the call. On success
+ * `*out` receives a handle the caller frees with `vectord_index_free`.
  */
 enum vectord_status vectord_index_decode(const uint8_t *blob, size_t len, struct vectord_index **out, struct vectord_error **err);
 
 /**
- * Persists the index now through the registry it came from.
+ * Persists the index now through the registry it came from; fails with
+ * `VECTORD_STATUS_INVALID_ARGUMENT` when it belongs to no persistent
+ * registry (or that registry is closed). `idx` must not be NULL.
  */
 enum vectord_status vectord_index_save(struct vectord_index *idx, struct vectord_error **err);
 
 /**
- * Opens a registry. `storage_url` NULL or "" keeps everything in memory;
- * "file:///abs/dir" or a plain path is a directory store; "http(s)://..."
- * is a storaged service. `options_json` NULL means the defaults; unknown
- * keys are an error.
+ * Opens a registry and loads every index stored in it. `storage_url` NULL
+ * or "" keeps everything in memory; "file:///abs/dir" or a plain path is a
+ * directory store; "http(s)://..." is a storaged service. `options_json`
+ * NULL means the defaults; unknown keys are an error (docs/c-api.md lists
+ * them). Only one process may write a store directory or prefix at a time.
+ * On success `*out` receives a registry the caller closes with
+ * `vectord_registry_close`.
  */
 enum vectord_status vectord_registry_open(const char *storage_url, const char *options_json, struct vectord_registry **out, struct vectord_error **err);
 
 /**
  * Flushes pending saves (best effort; failures go to the log) and frees the
- * registry. Index handles from it stay usable. NULL is allowed.
+ * registry. Index handles from it stay usable but are no longer saved. `r`
+ * may be NULL; close each registry once, after every call using it
+ * returned.
  */
 void vectord_registry_close(struct vectord_registry *r);
 
 /**
- * Creates an empty index in the registry.
+ * Creates an empty index in the registry (and saves it when persistent).
+ * `r`, `params` and `params->name` must not be NULL; `params` is only read
+ * during the call. On success `*out` receives a handle the caller frees
+ * with `vectord_index_free`.
  */
 enum vectord_status vectord_registry_create(struct vectord_registry *r, const struct vectord_index_params *params, struct vectord_index **out, struct vectord_error **err);
 
 /**
- * A new handle to the index called `name`.
+ * A new handle to the index called `name` (non-NULL UTF-8). `r` must not
+ * be NULL. On success `*out` receives a handle the caller frees with
+ * `vectord_index_free`.
  */
-enum vectord_status vectord_registry_get(struct vectord_registry *r, const char *name, struct vectord_index **out, struct vectord_error **err);
+enum vectord_status vectord_registry_get(const struct vectord_registry *r, const char *name, struct vectord_index **out, struct vectord_error **err);
 
 /**
- * Deletes the index called `name` (and its stored copy). Handles to it
- * stay usable but are no longer saved.
+ * Deletes the index called `name` (non-NULL UTF-8) and its stored copy;
+ * if the store refuses, the index is kept. Handles to it stay usable but
+ * are no longer saved. `r` must not be NULL.
  */
 enum vectord_status vectord_registry_delete(struct vectord_registry *r, const char *name, struct vectord_error **err);
 
 /**
- * The names of the registry's indexes, sorted.
+ * The names of the registry's indexes, sorted. `r` must not be NULL. On
+ * success `*out` receives a list the caller frees with
+ * `vectord_strings_free`.
  */
-enum vectord_status vectord_registry_names(struct vectord_registry *r, struct vectord_strings **out, struct vectord_error **err);
+enum vectord_status vectord_registry_names(const struct vectord_registry *r, struct vectord_strings **out, struct vectord_error **err);
 
 /**
- * Decodes an LHV1 blob and registers it under the name it carries.
+ * Decodes the LHV1 blob of `len` bytes at `blob` (untrusted: checked
+ * completely) and registers it under the name it carries (and saves it when
+ * persistent); `VECTORD_STATUS_ALREADY_EXISTS` if that name is taken. `r`
+ * must not be NULL; `blob` may be NULL only when `len` is 0 and is only
+ * read during the call. On success `*out` receives a handle the caller
+ * frees with `vectord_index_free`.
  */
 enum vectord_status vectord_registry_import(struct vectord_registry *r, const uint8_t *blob, size_t len, struct vectord_index **out, struct vectord_error **err);
 
 /**
- * Writes every pending change to storage (no-op in memory).
+ * Writes every pending change to storage and reports the first failure
+ * (no-op in memory). `r` must not be NULL.
  */
 enum vectord_status vectord_registry_flush(struct vectord_registry *r, struct vectord_error **err);
 
 /**
  * Routes log messages (level 1 error, 2 warning, 3 info, 4 debug) to `cb`,
- * called from any thread with `user`; `message` is valid during the call
- * only. NULL `cb` restores the default: warnings and errors to stderr.
- * Process-wide.
+ * process-wide. `cb` is called from any thread, possibly from several at
+ * once, with `user`, which must stay valid until the callback is replaced;
+ * `message` is valid during the call only. NULL `cb` restores the
+ * default: warnings and errors to stderr.
  */
 void vectord_set_log_callback(void (*cb)(uint32_t level, const char *message, void *user), void *user);
 

@@ -1,6 +1,7 @@
 //! Builds the C test programs in c-tests/ against include/vectord.h and the
 //! static library cargo built for this test run, and runs them: plainly,
-//! under valgrind, and with AddressSanitizer on the C side.
+//! under valgrind, and with AddressSanitizer and UndefinedBehaviorSanitizer
+//! on the C side.
 //!
 //! `cargo test` builds the library (all its crate types, so
 //! `libvectord.a`) before any integration test runs; the tests link the copy
@@ -145,13 +146,13 @@ fn c_tests_under_valgrind() {
 
 #[test]
 fn c_tests_with_address_sanitizer() {
-    // Probe: can this compiler build and run an ASan program here?
+    // Probe: can this compiler build and run an ASan + UBSan program here?
     let dir = out_dir("asan-probe");
     let probe = dir.join("probe.c");
     std::fs::write(&probe, "int main(void) { return 0; }\n").unwrap();
     let ok = compiler(false)
         .to_command()
-        .args(["-fsanitize=address", "-o"])
+        .args(["-fsanitize=address,undefined", "-o"])
         .arg(dir.join("probe"))
         .arg(&probe)
         .status()
@@ -160,16 +161,23 @@ fn c_tests_with_address_sanitizer() {
             .status()
             .is_ok_and(|s| s.success());
     if !ok {
-        missing_tool("AddressSanitizer (cc -fsanitize=address)");
+        missing_tool("AddressSanitizer/UBSan (cc -fsanitize=address,undefined)");
         return;
     }
     for exe in build_all(
         "asan",
-        &["-g", "-fsanitize=address", "-fno-omit-frame-pointer"],
+        &[
+            "-g",
+            "-fsanitize=address,undefined",
+            // Any undefined behaviour fails the run instead of a warning.
+            "-fno-sanitize-recover=all",
+            "-fno-omit-frame-pointer",
+        ],
     ) {
         let name = exe.file_name().unwrap().to_string_lossy().to_string();
         let mut cmd = Command::new(&exe);
-        cmd.env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=1");
+        cmd.env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=1")
+            .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1");
         run_checked(cmd, &name);
     }
 }

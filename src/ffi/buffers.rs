@@ -4,7 +4,7 @@ use std::alloc::{alloc, dealloc, Layout};
 use std::ffi::{c_char, CString};
 use std::ptr;
 
-use super::infallible;
+use super::{free_box, infallible, opt_ref};
 use crate::index::Hit;
 
 /// One search hit. `id` and `metadata` (NULL when the item has none) are
@@ -102,44 +102,43 @@ pub(crate) fn pack_hits(hits: &[Hit]) -> *mut vectord_hits {
     }
 }
 
+/// The header of a packed hit list; NULL or misaligned (never a pointer the
+/// library handed out) is None.
+///
 /// # Safety
-/// `h` is a live `vectord_hits` from `pack_hits`.
-unsafe fn header<'a>(h: *const vectord_hits) -> &'a HitsHeader {
-    &*h.cast::<HitsHeader>()
+/// `h` is NULL, misaligned, or a live `vectord_hits` from `pack_hits`.
+unsafe fn header<'a>(h: *const vectord_hits) -> Option<&'a HitsHeader> {
+    opt_ref(h.cast::<HitsHeader>())
 }
 
-/// Number of hits (0 for NULL).
+/// Number of hits in `h`. `h` may be NULL (gives 0).
 #[no_mangle]
 pub unsafe extern "C" fn vectord_hits_len(h: *const vectord_hits) -> usize {
-    if h.is_null() {
-        0
-    } else {
-        header(h).len
-    }
+    infallible(0, || header(h).map_or(0, |hd| hd.len))
 }
 
-/// Hit `i` (0 = nearest), valid until the hits are freed; NULL if `h` is
-/// NULL or `i` is out of range.
+/// Hit `i` of `h` (0 = nearest), owned by `h` and valid until `h` is freed.
+/// NULL if `h` is NULL or `i >= vectord_hits_len(h)`.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_hits_get(h: *const vectord_hits, i: usize) -> *const vectord_hit {
-    if h.is_null() || i >= header(h).len {
-        return ptr::null();
-    }
-    h.cast::<u8>().add(HITS_OFFSET).cast::<vectord_hit>().add(i)
+    infallible(ptr::null(), || match header(h) {
+        Some(hd) if i < hd.len => h.cast::<u8>().add(HITS_OFFSET).cast::<vectord_hit>().add(i),
+        _ => ptr::null(),
+    })
 }
 
-/// Frees search hits. NULL is allowed.
+/// Frees hits from `vectord_index_search[_ef]` or one entry of
+/// `vectord_index_search_batch`'s array, with every `vectord_hit` and string
+/// in them. `h` may be NULL; free each once.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_hits_free(h: *mut vectord_hits) {
-    if h.is_null() {
-        return;
-    }
-    let size = header(h).size;
-    // SAFETY: the same size and alignment `pack_hits` allocated with.
-    dealloc(
-        h.cast(),
-        Layout::from_size_align_unchecked(size, HITS_ALIGN),
-    );
+    infallible((), || {
+        if let Some(hd) = header(h) {
+            // SAFETY: the same size and alignment `pack_hits` allocated with.
+            let layout = Layout::from_size_align_unchecked(hd.size, HITS_ALIGN);
+            dealloc(h.cast(), layout);
+        }
+    })
 }
 
 /// A list of strings (index names). Freed with `vectord_strings_free`.
@@ -147,28 +146,29 @@ pub struct vectord_strings {
     pub(crate) items: Vec<CString>,
 }
 
-/// Number of strings (0 for NULL).
+/// Number of strings in `s`. `s` may be NULL (gives 0).
 #[no_mangle]
 pub unsafe extern "C" fn vectord_strings_len(s: *const vectord_strings) -> usize {
-    s.as_ref().map_or(0, |s| s.items.len())
+    infallible(0, || opt_ref(s).map_or(0, |s| s.items.len()))
 }
 
-/// String `i`, valid until the list is freed; NULL if `s` is NULL or `i` is
-/// out of range.
+/// String `i` of `s`, owned by `s` and valid until `s` is freed. NULL if `s`
+/// is NULL or `i >= vectord_strings_len(s)`.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_strings_get(s: *const vectord_strings, i: usize) -> *const c_char {
-    match s.as_ref().and_then(|s| s.items.get(i)) {
-        Some(c) => c.as_ptr(),
-        None => ptr::null(),
-    }
+    infallible(ptr::null(), || {
+        match opt_ref(s).and_then(|s| s.items.get(i)) {
+            Some(c) => c.as_ptr(),
+            None => ptr::null(),
+        }
+    })
 }
 
-/// Frees a list of strings. NULL is allowed.
+/// Frees a list of strings and the strings in it. `s` may be NULL; free
+/// each list once.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_strings_free(s: *mut vectord_strings) {
-    if !s.is_null() {
-        infallible((), || drop(Box::from_raw(s)));
-    }
+    infallible((), || free_box(s))
 }
 
 /// A byte buffer (an LHV1 blob). Freed with `vectord_bytes_free`.
@@ -176,25 +176,25 @@ pub struct vectord_bytes {
     pub(crate) data: Vec<u8>,
 }
 
-/// The bytes, valid until the buffer is freed; NULL for NULL. (Not NULL for
-/// an empty buffer.)
+/// The `vectord_bytes_len(b)` bytes of `b`, owned by `b` and valid until `b`
+/// is freed (not NULL for an empty buffer). `b` may be NULL (gives NULL).
 #[no_mangle]
 pub unsafe extern "C" fn vectord_bytes_data(b: *const vectord_bytes) -> *const u8 {
-    b.as_ref().map_or(ptr::null(), |b| b.data.as_ptr())
+    infallible(ptr::null(), || {
+        opt_ref(b).map_or(ptr::null(), |b| b.data.as_ptr())
+    })
 }
 
-/// Number of bytes (0 for NULL).
+/// Number of bytes in `b`. `b` may be NULL (gives 0).
 #[no_mangle]
 pub unsafe extern "C" fn vectord_bytes_len(b: *const vectord_bytes) -> usize {
-    b.as_ref().map_or(0, |b| b.data.len())
+    infallible(0, || opt_ref(b).map_or(0, |b| b.data.len()))
 }
 
-/// Frees a byte buffer. NULL is allowed.
+/// Frees a byte buffer. `b` may be NULL; free each buffer once.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_bytes_free(b: *mut vectord_bytes) {
-    if !b.is_null() {
-        infallible((), || drop(Box::from_raw(b)));
-    }
+    infallible((), || free_box(b))
 }
 
 #[cfg(test)]

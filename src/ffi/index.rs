@@ -6,10 +6,11 @@ use std::sync::{Arc, Weak};
 
 use super::buffers::{pack_hits, vectord_bytes, vectord_hits};
 use super::{
-    boundary, infallible, invalid, mul_len, opt_str_arg, out_arg, ref_arg, slice_arg, str_arg,
-    to_cstring, vectord_error, vectord_status,
+    boundary, floats_arg, free_box, infallible, into_handle, invalid, mul_len, opt_out_arg,
+    opt_ref, opt_str_arg, out_arg, ref_arg, slice_arg, str_arg, to_cstring, vectord_error,
+    vectord_status, write_floats,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hnsw::Metric;
 use crate::index::{Index, IndexParams, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_M};
 use crate::lhv1;
@@ -47,7 +48,7 @@ pub struct vectord_index {
 impl vectord_index {
     pub(crate) fn new(index: Arc<Index>, db: Option<Weak<Registry>>) -> *mut vectord_index {
         let name = to_cstring(index.name().to_string());
-        Box::into_raw(Box::new(vectord_index { index, db, name }))
+        into_handle(vectord_index { index, db, name })
     }
 }
 
@@ -91,12 +92,11 @@ pub(crate) unsafe fn params_arg(p: *const vectord_index_params) -> Result<IndexP
     Ok(params)
 }
 
-/// Writes a new handle to `*out` (checked non-NULL by the caller).
-unsafe fn put_index(out: *mut *mut vectord_index, index: Arc<Index>, db: Option<Weak<Registry>>) {
-    *out = vectord_index::new(index, db);
-}
-
-/// Creates an empty in-memory index that belongs to no registry.
+/// Creates an empty in-memory index that belongs to no registry
+/// (`vectord_index_save` refuses it; `vectord_index_encode` serialises it).
+/// `params` and `params->name` must not be NULL; `params` is only read during
+/// the call. On success `*out` receives a handle the caller frees with
+/// `vectord_index_free`.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_index_new(
     params: *const vectord_index_params,
@@ -104,38 +104,57 @@ pub unsafe extern "C" fn vectord_index_new(
     err: *mut *mut vectord_error,
 ) -> vectord_status {
     boundary(err, || {
-        out_arg(out, "out")?;
+        let out = out_arg(out, "out")?;
         let params = params_arg(params)?;
         let index = Arc::new(Index::new(params)?);
-        put_index(out, index, None);
+        out.write(vectord_index::new(index, None));
         Ok(())
     })
 }
 
-/// Another handle to the same index (freed separately).
+/// Another handle to the same index as `idx` (it shares the index and its
+/// registry, if any). `idx` must not be NULL; on success `*out` receives a
+/// handle the caller frees with `vectord_index_free`, independently of `idx`.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_index_ref(
-    idx: *mut vectord_index,
+    idx: *const vectord_index,
     out: *mut *mut vectord_index,
     err: *mut *mut vectord_error,
 ) -> vectord_status {
     boundary(err, || {
         let h = index_arg(idx)?;
-        out_arg(out, "out")?;
-        put_index(out, h.index.clone(), h.db.clone());
+        let out = out_arg(out, "out")?;
+        out.write(vectord_index::new(h.index.clone(), h.db.clone()));
         Ok(())
     })
 }
 
-/// Frees a handle. NULL is allowed.
+/// Frees one handle; the index itself lives while other handles do. `idx`
+/// may be NULL; free each handle once, after every call using it returned.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_index_free(idx: *mut vectord_index) {
-    if !idx.is_null() {
-        infallible((), || drop(Box::from_raw(idx)));
-    }
+    infallible((), || free_box(idx))
 }
 
-/// Upserts `n` items.
+/// The ids of an `ids` argument of `n` entries.
+///
+/// # Safety
+/// `ids` is NULL or valid for reads of `n` pointers, each NULL or a C string.
+unsafe fn ids_arg<'a>(ids: *const *const c_char, n: usize) -> Result<Vec<&'a str>> {
+    slice_arg(ids, n, "ids")?
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| str_arg(p, &format!("ids[{i}]")))
+        .collect()
+}
+
+/// Upserts `n` items, all or none: every item is checked before the index
+/// changes. `ids` holds `n` non-NULL UTF-8 ids; `vectors` holds `n * dim`
+/// floats, row-major, at any byte alignment; `metadata` is NULL (no
+/// metadata for any item) or holds `n` entries, each NULL or one JSON
+/// value. With `n == 0` every array may be NULL. `idx` must not be NULL.
+/// The arrays are only read during the call. Waits for running searches on
+/// this index; searches wait for it.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_index_add(
     idx: *mut vectord_index,
@@ -147,28 +166,26 @@ pub unsafe extern "C" fn vectord_index_add(
 ) -> vectord_status {
     boundary(err, || {
         let h = index_arg(idx)?;
-        let id_ptrs = slice_arg(ids, n, "ids")?;
-        let mut id_strs = Vec::with_capacity(n);
-        for (i, &p) in id_ptrs.iter().enumerate() {
-            id_strs.push(str_arg(p, &format!("ids[{i}]"))?);
-        }
+        let ids = ids_arg(ids, n)?;
         let len = mul_len(n, h.index.dim() as usize, "vectors")?;
-        let vectors = slice_arg(vectors, len, "vectors")?;
+        let vectors = floats_arg(vectors, len, "vectors")?;
         let md = if metadata.is_null() {
             None
         } else {
-            let md_ptrs = slice_arg(metadata, n, "metadata")?;
-            let mut md = Vec::with_capacity(n);
-            for (i, &p) in md_ptrs.iter().enumerate() {
-                md.push(opt_str_arg(p, &format!("metadata[{i}]"))?);
-            }
+            let md = slice_arg(metadata, n, "metadata")?
+                .iter()
+                .enumerate()
+                .map(|(i, &p)| opt_str_arg(p, &format!("metadata[{i}]")))
+                .collect::<Result<Vec<_>>>()?;
             Some(md)
         };
-        h.index.add(&id_strs, vectors, md.as_deref())
+        h.index.add(&ids, &vectors, md.as_deref())
     })
 }
 
-/// Removes the given ids (absent ids are skipped).
+/// Removes the `n` ids in `ids` (each non-NULL UTF-8; absent ids are
+/// skipped), all or none. With `n == 0`, `ids` may be NULL. `idx` must not
+/// be NULL. Waits for running searches on this index; searches wait for it.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_index_remove(
     idx: *mut vectord_index,
@@ -178,71 +195,70 @@ pub unsafe extern "C" fn vectord_index_remove(
 ) -> vectord_status {
     boundary(err, || {
         let h = index_arg(idx)?;
-        let id_ptrs = slice_arg(ids, n, "ids")?;
-        let mut id_strs = Vec::with_capacity(n);
-        for (i, &p) in id_ptrs.iter().enumerate() {
-            id_strs.push(str_arg(p, &format!("ids[{i}]"))?);
-        }
-        h.index.remove(&id_strs).map(|_| ())
+        let ids = ids_arg(ids, n)?;
+        h.index.remove(&ids).map(|_| ())
     })
 }
 
-unsafe fn search_impl(
-    idx: *mut vectord_index,
+/// # Safety
+/// As `vectord_index_search`.
+unsafe fn search_into(
+    idx: *const vectord_index,
     query: *const f32,
     k: usize,
     ef: Option<u32>,
     out: *mut *mut vectord_hits,
-    err: *mut *mut vectord_error,
-) -> vectord_status {
-    boundary(err, || {
-        let h = index_arg(idx)?;
-        if query.is_null() {
-            return Err(invalid("query is NULL"));
-        }
-        if k == 0 {
-            return Err(invalid("k is 0; ask for at least one hit"));
-        }
-        out_arg(out, "out")?;
-        let q = slice_arg(query, h.index.dim() as usize, "query")?;
-        let hits = h.index.search(q, k, ef)?;
-        *out = pack_hits(&hits);
-        Ok(())
-    })
+) -> Result<()> {
+    let h = index_arg(idx)?;
+    let out = out_arg(out, "out")?;
+    let q = floats_arg(query, h.index.dim() as usize, "query")?;
+    let hits = h.index.search(&q, k, ef)?;
+    out.write(pack_hits(&hits));
+    Ok(())
 }
 
-/// The `k` nearest items to `query` (`dim` floats), nearest first, using the
-/// index's ef_search.
+/// The `k` (>= 1) nearest items to `query`, nearest first, with the index's
+/// ef_search; fewer when the index holds fewer. `idx`, `query` (`dim`
+/// floats at any byte alignment) and `out` must not be NULL. On success
+/// `*out` receives hits the caller frees with `vectord_hits_free`. Runs in
+/// parallel with other searches on the index.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_index_search(
-    idx: *mut vectord_index,
+    idx: *const vectord_index,
     query: *const f32,
     k: usize,
     out: *mut *mut vectord_hits,
     err: *mut *mut vectord_error,
 ) -> vectord_status {
-    search_impl(idx, query, k, None, out, err)
+    boundary(err, || search_into(idx, query, k, None, out))
 }
 
-/// As `vectord_index_search` with beam width `ef` for this call only (0 =
-/// the index's ef_search; at least `k` is used).
+/// As `vectord_index_search`, with beam width `ef` (1..=65536; 0 = the
+/// index's ef_search) for this call only; at least `k` is used.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_index_search_ef(
-    idx: *mut vectord_index,
+    idx: *const vectord_index,
     query: *const f32,
     k: usize,
     ef: u32,
     out: *mut *mut vectord_hits,
     err: *mut *mut vectord_error,
 ) -> vectord_status {
-    let ef = if ef == 0 { None } else { Some(ef) };
-    search_impl(idx, query, k, ef, out, err)
+    boundary(err, || {
+        let ef = if ef == 0 { None } else { Some(ef) };
+        search_into(idx, query, k, ef, out)
+    })
 }
 
-/// Searches `nq` queries (`nq * dim` floats, row-major) on all cores.
+/// Searches `nq` queries for their `k` (>= 1) nearest items each, on all
+/// cores. `queries` holds `nq * dim` floats, row-major, at any byte
+/// alignment; `out` must hold `nq` pointers. On success `out[i]` receives
+/// the hits of query `i`, each freed by the caller with `vectord_hits_free`;
+/// on failure `out` is not written. With `nq == 0`, `queries` and `out` may
+/// be NULL (k is still checked). `idx` must not be NULL.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_index_search_batch(
-    idx: *mut vectord_index,
+    idx: *const vectord_index,
     nq: usize,
     queries: *const f32,
     k: usize,
@@ -251,30 +267,29 @@ pub unsafe extern "C" fn vectord_index_search_batch(
 ) -> vectord_status {
     boundary(err, || {
         let h = index_arg(idx)?;
-        if k == 0 {
-            return Err(invalid("k is 0; ask for at least one hit"));
-        }
         let len = mul_len(nq, h.index.dim() as usize, "queries")?;
-        let queries = slice_arg(queries, len, "queries")?;
-        if nq > 0 && out.is_null() {
-            return Err(invalid(format!("out is NULL but nq is {nq}")));
+        let queries = floats_arg(queries, len, "queries")?;
+        if nq > 0 {
+            out_arg(out, "out")?;
         }
-        if nq == 0 {
-            return Ok(());
-        }
-        let results = h.index.search_batch(queries, k, None)?;
+        let results = h.index.search_batch(&queries, k, None)?;
         for (i, hits) in results.iter().enumerate() {
-            *out.add(i) = pack_hits(hits);
+            // `out` was checked above (results is empty when nq is 0).
+            out.add(i).write(pack_hits(hits));
         }
         Ok(())
     })
 }
 
-/// Copies the stored vector of `id` to `vector_out` (`dim` floats; NULL to
-/// skip) and its metadata to `*metadata_out` (NULL to skip).
+/// Looks up item `id` (non-NULL UTF-8). Copies its stored vector to
+/// `vector_out` (NULL to skip; else room for `dim` floats, at any byte
+/// alignment; under cosine the normalised vector) and its metadata to
+/// `*metadata_out` (NULL to skip; receives NULL when the item has none, else
+/// a string the caller frees with `vectord_string_free`). `idx` must not be
+/// NULL. Nothing is written on failure.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_index_get(
-    idx: *mut vectord_index,
+    idx: *const vectord_index,
     id: *const c_char,
     vector_out: *mut f32,
     metadata_out: *mut *mut c_char,
@@ -283,42 +298,44 @@ pub unsafe extern "C" fn vectord_index_get(
     boundary(err, || {
         let h = index_arg(idx)?;
         let id = str_arg(id, "id")?;
+        let metadata_out = opt_out_arg(metadata_out, "metadata_out")?;
         let (vector, metadata) = h.index.get(id)?;
         if !vector_out.is_null() {
-            ptr::copy_nonoverlapping(vector.as_ptr(), vector_out, vector.len());
+            write_floats(vector_out, &vector);
         }
-        if !metadata_out.is_null() {
-            *metadata_out = match metadata {
+        if let Some(out) = metadata_out {
+            out.write(match metadata {
                 Some(m) => to_cstring(m.to_string()).into_raw(),
                 None => ptr::null_mut(),
-            };
+            });
         }
         Ok(())
     })
 }
 
-/// Number of live items (0 for NULL).
+/// Number of live items. `idx` may be NULL (gives 0).
 #[no_mangle]
-pub unsafe extern "C" fn vectord_index_len(idx: *mut vectord_index) -> usize {
-    match idx.as_ref() {
-        Some(h) => infallible(0, || h.index.len()),
-        None => 0,
-    }
+pub unsafe extern "C" fn vectord_index_len(idx: *const vectord_index) -> usize {
+    infallible(0, || opt_ref(idx).map_or(0, |h| h.index.len()))
 }
 
-/// Vector length (0 for NULL).
+/// Vector length of the index. `idx` may be NULL (gives 0).
 #[no_mangle]
-pub unsafe extern "C" fn vectord_index_dim(idx: *mut vectord_index) -> u32 {
-    idx.as_ref().map_or(0, |h| h.index.dim())
+pub unsafe extern "C" fn vectord_index_dim(idx: *const vectord_index) -> u32 {
+    infallible(0, || opt_ref(idx).map_or(0, |h| h.index.dim()))
 }
 
-/// The index's name, valid while this handle lives (NULL for NULL).
+/// The index's name, owned by `idx` and valid until this handle is freed.
+/// `idx` may be NULL (gives NULL).
 #[no_mangle]
-pub unsafe extern "C" fn vectord_index_name(idx: *mut vectord_index) -> *const c_char {
-    idx.as_ref().map_or(ptr::null(), |h| h.name.as_ptr())
+pub unsafe extern "C" fn vectord_index_name(idx: *const vectord_index) -> *const c_char {
+    infallible(ptr::null(), || {
+        opt_ref(idx).map_or(ptr::null(), |h| h.name.as_ptr())
+    })
 }
 
-/// Changes the default beam width of later searches (1..=65536).
+/// Changes the default beam width of later searches (1..=65536) on every
+/// handle of the index. `idx` must not be NULL.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_index_set_ef_search(
     idx: *mut vectord_index,
@@ -328,23 +345,28 @@ pub unsafe extern "C" fn vectord_index_set_ef_search(
     boundary(err, || index_arg(idx)?.index.set_ef_search(ef))
 }
 
-/// Encodes the index as one LHV1 blob.
+/// Encodes the index as one LHV1 blob (docs/lhv1.md). `idx` and `out` must
+/// not be NULL. On success `*out` receives bytes the caller frees with
+/// `vectord_bytes_free`. Runs in parallel with searches.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_index_encode(
-    idx: *mut vectord_index,
+    idx: *const vectord_index,
     out: *mut *mut vectord_bytes,
     err: *mut *mut vectord_error,
 ) -> vectord_status {
     boundary(err, || {
         let h = index_arg(idx)?;
-        out_arg(out, "out")?;
+        let out = out_arg(out, "out")?;
         let data = lhv1::encode(&h.index)?;
-        *out = Box::into_raw(Box::new(vectord_bytes { data }));
+        out.write(into_handle(vectord_bytes { data }));
         Ok(())
     })
 }
 
-/// Decodes an LHV1 blob into a new index that belongs to no registry.
+/// Decodes the LHV1 blob of `len` bytes at `blob` (untrusted: checked
+/// completely) into a new index that belongs to no registry. `blob` may be
+/// NULL only when `len` is 0; it is only read during the call. On success
+/// `*out` receives a handle the caller frees with `vectord_index_free`.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_index_decode(
     blob: *const u8,
@@ -354,14 +376,16 @@ pub unsafe extern "C" fn vectord_index_decode(
 ) -> vectord_status {
     boundary(err, || {
         let blob = slice_arg(blob, len, "blob")?;
-        out_arg(out, "out")?;
+        let out = out_arg(out, "out")?;
         let index = Arc::new(lhv1::decode(blob)?);
-        put_index(out, index, None);
+        out.write(vectord_index::new(index, None));
         Ok(())
     })
 }
 
-/// Persists the index now through the registry it came from.
+/// Persists the index now through the registry it came from; fails with
+/// `VECTORD_STATUS_INVALID_ARGUMENT` when it belongs to no persistent
+/// registry (or that registry is closed). `idx` must not be NULL.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_index_save(
     idx: *mut vectord_index,
@@ -376,7 +400,7 @@ pub unsafe extern "C" fn vectord_index_save(
             ))
         })?;
         let db = db.upgrade().ok_or_else(|| {
-            Error::InvalidArgument(format!(
+            invalid(format!(
                 "index {:?}: its registry is closed",
                 h.index.name()
             ))

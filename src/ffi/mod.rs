@@ -1,12 +1,14 @@
 //! The C ABI (`include/vectord.h`, generated from this module by cbindgen;
 //! docs/c-api.md describes the contract).
 //!
-//! Every entry point runs inside [`boundary`] (fallible calls) or
-//! [`infallible`] (accessors and `*_free`), which catch panics so no unwind
-//! ever crosses into C. Every pointer argument goes through one of the
-//! checks below before it is dereferenced; a bad argument is an
-//! `INVALID_ARGUMENT` error naming the parameter. There is no thread-local
-//! state: errors are returned as objects the caller owns.
+//! The body of every entry point is one call of [`boundary`] (fallible
+//! calls) or [`infallible`] (accessors and `*_free`), which catch panics so
+//! no unwind ever crosses into C; tests/ffi_contract.rs checks that for
+//! every `extern "C" fn` in the crate. Every pointer argument goes through
+//! one of the checked casts below (NULL, alignment, length) before it is
+//! dereferenced; a bad argument is an `INVALID_ARGUMENT` error naming the
+//! parameter. There is no thread-local state: errors are returned as
+//! objects the caller owns.
 //!
 //! Types that C sees as opaque (`vectord_index`, ...) are plain Rust structs
 //! (not `repr(C)`), which cbindgen emits as `typedef struct x x;`.
@@ -17,6 +19,7 @@
 // object of the declared type (arrays: of the stated length).
 #![allow(clippy::missing_safety_doc)]
 
+use std::borrow::Cow;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -144,9 +147,11 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 fn fail(err: *mut *mut vectord_error, e: Error) -> vectord_status {
     let boxed = vectord_error::new(&e);
     let code = boxed.code;
-    if !err.is_null() {
+    // A misaligned `err` cannot be written without undefined behaviour and
+    // has nowhere else to report to: the status alone comes back.
+    if !err.is_null() && err.is_aligned() {
         // SAFETY: the caller passes NULL or a writable `vectord_error **`.
-        unsafe { *err = Box::into_raw(Box::new(boxed)) };
+        unsafe { err.write(into_handle(boxed)) };
     }
     code
 }
@@ -178,6 +183,24 @@ pub(crate) fn invalid(msg: impl Into<String>) -> Error {
     Error::InvalidArgument(msg.into())
 }
 
+// The checked casts from C pointers. Every pointer an entry point receives
+// goes through exactly one of these before it is dereferenced or turned into
+// a reference: each checks NULL and alignment (a misaligned reference is
+// undefined behaviour in Rust even if never read), so entry points do not
+// repeat those checks.
+
+/// `Err` naming `what` unless `p` is aligned for `T`.
+fn aligned<T>(p: *const T, what: &str) -> Result<(), Error> {
+    if p.is_aligned() {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "{what} ({p:p}) is not aligned to {} bytes",
+            std::mem::align_of::<T>()
+        )))
+    }
+}
+
 /// A required NUL-terminated UTF-8 string argument.
 ///
 /// # Safety
@@ -206,24 +229,101 @@ pub(crate) unsafe fn opt_str_arg<'a>(
     }
 }
 
-/// A required pointer to one value.
+/// A required pointer to one value (a handle or a struct): the one place a
+/// C pointer becomes a Rust reference.
 ///
 /// # Safety
 /// `p` is NULL or valid for reads for `'a`.
 pub(crate) unsafe fn ref_arg<'a, T>(p: *const T, what: &str) -> Result<&'a T, Error> {
-    p.as_ref().ok_or_else(|| invalid(format!("{what} is NULL")))
+    if p.is_null() {
+        return Err(invalid(format!("{what} is NULL")));
+    }
+    aligned(p, what)?;
+    Ok(&*p)
 }
 
-/// A required out-parameter.
-pub(crate) fn out_arg<T>(p: *mut *mut T, what: &str) -> Result<(), Error> {
-    if p.is_null() {
-        Err(invalid(format!("{what} is NULL")))
+/// A NULL-tolerant borrow for accessors that cannot report errors: NULL or
+/// a misaligned pointer (never one the library handed out) is `None`.
+///
+/// # Safety
+/// `p` is NULL, misaligned, or valid for reads for `'a`.
+pub(crate) unsafe fn opt_ref<'a, T>(p: *const T) -> Option<&'a T> {
+    if p.is_aligned() {
+        p.as_ref()
     } else {
-        Ok(())
+        None
     }
 }
 
-/// An array of `n` elements; NULL is allowed only when `n` is 0.
+/// Moves `value` to the heap and hands it to C; [`free_box`] takes it back.
+pub(crate) fn into_handle<T>(value: T) -> *mut T {
+    Box::into_raw(Box::new(value))
+}
+
+/// Takes back an object made by [`into_handle`]; NULL (and a misaligned
+/// pointer, which the library never handed out) is None.
+///
+/// # Safety
+/// `p` is NULL or came from `into_handle::<T>` and is not used again.
+pub(crate) unsafe fn take_handle<T>(p: *mut T) -> Option<Box<T>> {
+    if !p.is_null() && p.is_aligned() {
+        Some(Box::from_raw(p))
+    } else {
+        None
+    }
+}
+
+/// Drops an object made by [`into_handle`], as [`take_handle`].
+///
+/// # Safety
+/// As [`take_handle`].
+pub(crate) unsafe fn free_box<T>(p: *mut T) {
+    drop(take_handle(p));
+}
+
+/// A checked place to write one result: made only by [`out_arg`] or
+/// [`opt_out_arg`], so writing it needs no further check.
+pub(crate) struct Out<T>(*mut T);
+
+impl<T> Out<T> {
+    /// # Safety
+    /// The pointer given to `out_arg` is valid for writes.
+    pub(crate) unsafe fn write(self, value: T) {
+        self.0.write(value)
+    }
+}
+
+/// A required out-parameter.
+pub(crate) fn out_arg<T>(p: *mut T, what: &str) -> Result<Out<T>, Error> {
+    if p.is_null() {
+        return Err(invalid(format!("{what} is NULL")));
+    }
+    aligned(p, what)?;
+    Ok(Out(p))
+}
+
+/// An optional out-parameter: NULL is None (nothing to write).
+pub(crate) fn opt_out_arg<T>(p: *mut T, what: &str) -> Result<Option<Out<T>>, Error> {
+    if p.is_null() {
+        Ok(None)
+    } else {
+        out_arg(p, what).map(Some)
+    }
+}
+
+/// `Err` unless `n` elements of `T` fit in one allocation (a Rust slice).
+fn slice_len<T>(n: usize, what: &str) -> Result<(), Error> {
+    if n.checked_mul(std::mem::size_of::<T>())
+        .is_none_or(|b| b > isize::MAX as usize)
+    {
+        return Err(invalid(format!("{what}: {n} elements is too many")));
+    }
+    Ok(())
+}
+
+/// An array of `n` elements; NULL is allowed only when `n` is 0. A
+/// misaligned array is refused (C cannot make one of pointers or structs
+/// without breaking its own rules); float arrays use [`floats_arg`].
 ///
 /// # Safety
 /// `p` is NULL or valid for reads of `n` elements for `'a`.
@@ -234,12 +334,54 @@ pub(crate) unsafe fn slice_arg<'a, T>(p: *const T, n: usize, what: &str) -> Resu
     if p.is_null() {
         return Err(invalid(format!("{what} is NULL but holds {n} elements")));
     }
-    if n.checked_mul(std::mem::size_of::<T>())
-        .is_none_or(|b| b > isize::MAX as usize)
-    {
-        return Err(invalid(format!("{what}: {n} elements is too many")));
-    }
+    slice_len::<T>(n, what)?;
+    aligned(p, what)?;
     Ok(std::slice::from_raw_parts(p, n))
+}
+
+/// An array of `n` floats; NULL is allowed only when `n` is 0. Callers
+/// (and language bindings) do pass floats at any byte offset, e.g. inside a
+/// packed record, so a misaligned array is read with byte copies into an
+/// aligned buffer instead of being borrowed.
+///
+/// # Safety
+/// `p` is NULL or valid for reads of `n * 4` bytes for `'a`.
+pub(crate) unsafe fn floats_arg<'a>(
+    p: *const f32,
+    n: usize,
+    what: &str,
+) -> Result<Cow<'a, [f32]>, Error> {
+    if n == 0 {
+        return Ok(Cow::Borrowed(&[]));
+    }
+    if p.is_null() {
+        return Err(invalid(format!("{what} is NULL but holds {n} elements")));
+    }
+    slice_len::<f32>(n, what)?;
+    if p.is_aligned() {
+        return Ok(Cow::Borrowed(std::slice::from_raw_parts(p, n)));
+    }
+    let mut copy = vec![0f32; n];
+    // Byte copies: `copy_nonoverlapping::<f32>` would itself require `p` to
+    // be aligned.
+    std::ptr::copy_nonoverlapping(
+        p.cast::<u8>(),
+        copy.as_mut_ptr().cast::<u8>(),
+        n * std::mem::size_of::<f32>(),
+    );
+    Ok(Cow::Owned(copy))
+}
+
+/// Writes `src` to a caller's float array that may sit at any byte offset.
+///
+/// # Safety
+/// `dst` is valid for writes of `src.len() * 4` bytes.
+pub(crate) unsafe fn write_floats(dst: *mut f32, src: &[f32]) {
+    std::ptr::copy_nonoverlapping(
+        src.as_ptr().cast::<u8>(),
+        dst.cast::<u8>(),
+        std::mem::size_of_val(src),
+    );
 }
 
 /// `a * b` for array lengths.
@@ -250,73 +392,79 @@ pub(crate) fn mul_len(a: usize, b: usize, what: &str) -> Result<usize, Error> {
 
 static VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
 
-/// The library version, "MAJOR.MINOR.PATCH" (static storage; never NULL).
+/// The library version, "MAJOR.MINOR.PATCH". Static storage: never NULL,
+/// never freed. Any thread.
 #[no_mangle]
 pub extern "C" fn vectord_version() -> *const c_char {
-    VERSION.as_ptr().cast()
+    infallible(c"".as_ptr(), || VERSION.as_ptr().cast())
 }
 
 /// The ABI version the library was built with; compare with
-/// `VECTORD_ABI_VERSION` from the header you compiled against.
+/// `VECTORD_ABI_VERSION` from the header you compiled against and refuse to
+/// run on a mismatch.
 #[no_mangle]
 pub extern "C" fn vectord_abi_version() -> u32 {
-    VECTORD_ABI_VERSION
+    infallible(VECTORD_ABI_VERSION, || VECTORD_ABI_VERSION)
 }
 
-/// The name of a status, e.g. "VECTORD_STATUS_NOT_FOUND"; "VECTORD_STATUS_UNKNOWN"
-/// for a value outside the enum (static storage; never NULL).
+/// The name of a status, e.g. "VECTORD_STATUS_NOT_FOUND";
+/// "VECTORD_STATUS_UNKNOWN" for a value outside the enum. Static storage:
+/// never NULL, never freed.
 #[no_mangle]
 pub extern "C" fn vectord_status_name(s: vectord_status_arg) -> *const c_char {
-    use vectord_status::*;
-    let name: &'static str = match vectord_status::from_code(s.0) {
-        Some(Ok) => "VECTORD_STATUS_OK\0",
-        Some(InvalidArgument) => "VECTORD_STATUS_INVALID_ARGUMENT\0",
-        Some(NotFound) => "VECTORD_STATUS_NOT_FOUND\0",
-        Some(AlreadyExists) => "VECTORD_STATUS_ALREADY_EXISTS\0",
-        Some(DimensionMismatch) => "VECTORD_STATUS_DIMENSION_MISMATCH\0",
-        Some(InvalidVector) => "VECTORD_STATUS_INVALID_VECTOR\0",
-        Some(Corrupt) => "VECTORD_STATUS_CORRUPT\0",
-        Some(Unsupported) => "VECTORD_STATUS_UNSUPPORTED\0",
-        Some(Storage) => "VECTORD_STATUS_STORAGE\0",
-        Some(Internal) => "VECTORD_STATUS_INTERNAL\0",
-        None => "VECTORD_STATUS_UNKNOWN\0",
-    };
-    name.as_ptr().cast()
+    infallible(c"VECTORD_STATUS_UNKNOWN".as_ptr(), || {
+        use vectord_status::*;
+        let name: &'static CStr = match vectord_status::from_code(s.0) {
+            Some(Ok) => c"VECTORD_STATUS_OK",
+            Some(InvalidArgument) => c"VECTORD_STATUS_INVALID_ARGUMENT",
+            Some(NotFound) => c"VECTORD_STATUS_NOT_FOUND",
+            Some(AlreadyExists) => c"VECTORD_STATUS_ALREADY_EXISTS",
+            Some(DimensionMismatch) => c"VECTORD_STATUS_DIMENSION_MISMATCH",
+            Some(InvalidVector) => c"VECTORD_STATUS_INVALID_VECTOR",
+            Some(Corrupt) => c"VECTORD_STATUS_CORRUPT",
+            Some(Unsupported) => c"VECTORD_STATUS_UNSUPPORTED",
+            Some(Storage) => c"VECTORD_STATUS_STORAGE",
+            Some(Internal) => c"VECTORD_STATUS_INTERNAL",
+            None => c"VECTORD_STATUS_UNKNOWN",
+        };
+        name.as_ptr()
+    })
 }
 
-/// The status of an error; `VECTORD_STATUS_INVALID_ARGUMENT` for NULL.
+/// The status of an error. `e` may be NULL (gives
+/// `VECTORD_STATUS_INVALID_ARGUMENT`).
 #[no_mangle]
 pub unsafe extern "C" fn vectord_error_code(e: *const vectord_error) -> vectord_status {
-    match e.as_ref() {
-        Some(e) => e.code,
-        None => vectord_status::InvalidArgument,
-    }
+    infallible(vectord_status::InvalidArgument, || {
+        opt_ref(e).map_or(vectord_status::InvalidArgument, |e| e.code)
+    })
 }
 
-/// The message of an error, valid until the error is freed; "" for NULL.
+/// The message of an error (UTF-8, never NULL), owned by `e` and valid until
+/// `e` is freed. `e` may be NULL (gives "").
 #[no_mangle]
 pub unsafe extern "C" fn vectord_error_message(e: *const vectord_error) -> *const c_char {
-    match e.as_ref() {
-        Some(e) => e.message.as_ptr(),
-        None => c"".as_ptr(),
-    }
+    infallible(c"".as_ptr(), || {
+        opt_ref(e).map_or(c"".as_ptr(), |e| e.message.as_ptr())
+    })
 }
 
-/// Frees an error. NULL is allowed.
+/// Frees an error from any call's `err`. `e` may be NULL; free each error
+/// once.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_error_free(e: *mut vectord_error) {
-    if !e.is_null() {
-        infallible((), || drop(Box::from_raw(e)));
-    }
+    infallible((), || free_box(e))
 }
 
-/// Frees a string returned by the library (`vectord_index_get`'s metadata).
-/// NULL is allowed.
+/// Frees a string the library returned through a `char **` (the metadata of
+/// `vectord_index_get`). `s` may be NULL; free each string once.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_string_free(s: *mut c_char) {
-    if !s.is_null() {
-        infallible((), || drop(CString::from_raw(s)));
-    }
+    infallible((), || {
+        if !s.is_null() {
+            drop(CString::from_raw(s));
+        }
+    })
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use super::buffers::vectord_strings;
 use super::index::{params_arg, vectord_index, vectord_index_params};
 use super::{
-    boundary, infallible, opt_str_arg, out_arg, ref_arg, slice_arg, str_arg, to_cstring,
-    vectord_error, vectord_status,
+    boundary, infallible, into_handle, opt_str_arg, out_arg, ref_arg, slice_arg, str_arg,
+    take_handle, to_cstring, vectord_error, vectord_status,
 };
 use crate::log;
 use crate::registry::Registry;
@@ -23,10 +23,13 @@ unsafe fn registry_arg<'a>(r: *const vectord_registry) -> crate::Result<&'a vect
     ref_arg(r, "r")
 }
 
-/// Opens a registry. `storage_url` NULL or "" keeps everything in memory;
-/// "file:///abs/dir" or a plain path is a directory store; "http(s)://..."
-/// is a storaged service. `options_json` NULL means the defaults; unknown
-/// keys are an error.
+/// Opens a registry and loads every index stored in it. `storage_url` NULL
+/// or "" keeps everything in memory; "file:///abs/dir" or a plain path is a
+/// directory store; "http(s)://..." is a storaged service. `options_json`
+/// NULL means the defaults; unknown keys are an error (docs/c-api.md lists
+/// them). Only one process may write a store directory or prefix at a time.
+/// On success `*out` receives a registry the caller closes with
+/// `vectord_registry_close`.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_registry_open(
     storage_url: *const c_char,
@@ -37,26 +40,30 @@ pub unsafe extern "C" fn vectord_registry_open(
     boundary(err, || {
         let url = opt_str_arg(storage_url, "storage_url")?;
         let options = opt_str_arg(options_json, "options_json")?;
-        out_arg(out, "out")?;
+        let out = out_arg(out, "out")?;
         let db = Registry::open(url, options)?;
-        *out = Box::into_raw(Box::new(vectord_registry { db }));
+        out.write(into_handle(vectord_registry { db }));
         Ok(())
     })
 }
 
 /// Flushes pending saves (best effort; failures go to the log) and frees the
-/// registry. Index handles from it stay usable. NULL is allowed.
+/// registry. Index handles from it stay usable but are no longer saved. `r`
+/// may be NULL; close each registry once, after every call using it
+/// returned.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_registry_close(r: *mut vectord_registry) {
-    if !r.is_null() {
-        infallible((), || {
-            let r = Box::from_raw(r);
+    infallible((), || {
+        if let Some(r) = take_handle(r) {
             r.db.close();
-        });
-    }
+        }
+    })
 }
 
-/// Creates an empty index in the registry.
+/// Creates an empty index in the registry (and saves it when persistent).
+/// `r`, `params` and `params->name` must not be NULL; `params` is only read
+/// during the call. On success `*out` receives a handle the caller frees
+/// with `vectord_index_free`.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_registry_create(
     r: *mut vectord_registry,
@@ -66,18 +73,20 @@ pub unsafe extern "C" fn vectord_registry_create(
 ) -> vectord_status {
     boundary(err, || {
         let reg = registry_arg(r)?;
-        out_arg(out, "out")?;
+        let out = out_arg(out, "out")?;
         let params = params_arg(params)?;
         let index = reg.db.create(params)?;
-        *out = vectord_index::new(index, Some(Arc::downgrade(&reg.db)));
+        out.write(vectord_index::new(index, Some(Arc::downgrade(&reg.db))));
         Ok(())
     })
 }
 
-/// A new handle to the index called `name`.
+/// A new handle to the index called `name` (non-NULL UTF-8). `r` must not
+/// be NULL. On success `*out` receives a handle the caller frees with
+/// `vectord_index_free`.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_registry_get(
-    r: *mut vectord_registry,
+    r: *const vectord_registry,
     name: *const c_char,
     out: *mut *mut vectord_index,
     err: *mut *mut vectord_error,
@@ -85,15 +94,16 @@ pub unsafe extern "C" fn vectord_registry_get(
     boundary(err, || {
         let reg = registry_arg(r)?;
         let name = str_arg(name, "name")?;
-        out_arg(out, "out")?;
+        let out = out_arg(out, "out")?;
         let index = reg.db.get(name)?;
-        *out = vectord_index::new(index, Some(Arc::downgrade(&reg.db)));
+        out.write(vectord_index::new(index, Some(Arc::downgrade(&reg.db))));
         Ok(())
     })
 }
 
-/// Deletes the index called `name` (and its stored copy). Handles to it
-/// stay usable but are no longer saved.
+/// Deletes the index called `name` (non-NULL UTF-8) and its stored copy;
+/// if the store refuses, the index is kept. Handles to it stay usable but
+/// are no longer saved. `r` must not be NULL.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_registry_delete(
     r: *mut vectord_registry,
@@ -107,23 +117,30 @@ pub unsafe extern "C" fn vectord_registry_delete(
     })
 }
 
-/// The names of the registry's indexes, sorted.
+/// The names of the registry's indexes, sorted. `r` must not be NULL. On
+/// success `*out` receives a list the caller frees with
+/// `vectord_strings_free`.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_registry_names(
-    r: *mut vectord_registry,
+    r: *const vectord_registry,
     out: *mut *mut vectord_strings,
     err: *mut *mut vectord_error,
 ) -> vectord_status {
     boundary(err, || {
         let reg = registry_arg(r)?;
-        out_arg(out, "out")?;
+        let out = out_arg(out, "out")?;
         let items: Vec<CString> = reg.db.names().into_iter().map(to_cstring).collect();
-        *out = Box::into_raw(Box::new(vectord_strings { items }));
+        out.write(into_handle(vectord_strings { items }));
         Ok(())
     })
 }
 
-/// Decodes an LHV1 blob and registers it under the name it carries.
+/// Decodes the LHV1 blob of `len` bytes at `blob` (untrusted: checked
+/// completely) and registers it under the name it carries (and saves it when
+/// persistent); `VECTORD_STATUS_ALREADY_EXISTS` if that name is taken. `r`
+/// must not be NULL; `blob` may be NULL only when `len` is 0 and is only
+/// read during the call. On success `*out` receives a handle the caller
+/// frees with `vectord_index_free`.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_registry_import(
     r: *mut vectord_registry,
@@ -135,14 +152,15 @@ pub unsafe extern "C" fn vectord_registry_import(
     boundary(err, || {
         let reg = registry_arg(r)?;
         let blob = slice_arg(blob, len, "blob")?;
-        out_arg(out, "out")?;
+        let out = out_arg(out, "out")?;
         let index = reg.db.import(blob)?;
-        *out = vectord_index::new(index, Some(Arc::downgrade(&reg.db)));
+        out.write(vectord_index::new(index, Some(Arc::downgrade(&reg.db))));
         Ok(())
     })
 }
 
-/// Writes every pending change to storage (no-op in memory).
+/// Writes every pending change to storage and reports the first failure
+/// (no-op in memory). `r` must not be NULL.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_registry_flush(
     r: *mut vectord_registry,
@@ -164,9 +182,10 @@ unsafe impl Send for CLogger {}
 unsafe impl Sync for CLogger {}
 
 /// Routes log messages (level 1 error, 2 warning, 3 info, 4 debug) to `cb`,
-/// called from any thread with `user`; `message` is valid during the call
-/// only. NULL `cb` restores the default: warnings and errors to stderr.
-/// Process-wide.
+/// process-wide. `cb` is called from any thread, possibly from several at
+/// once, with `user`, which must stay valid until the callback is replaced;
+/// `message` is valid during the call only. NULL `cb` restores the
+/// default: warnings and errors to stderr.
 #[no_mangle]
 pub unsafe extern "C" fn vectord_set_log_callback(
     cb: Option<extern "C" fn(level: u32, message: *const c_char, user: *mut c_void)>,

@@ -32,7 +32,9 @@ pub fn static_lib() -> PathBuf {
 }
 
 /// The C (or C++) compiler the cc crate picks for this target (honours
-/// CC/CFLAGS), unoptimised with debug info, warnings left to the caller.
+/// CC/CFLAGS), unoptimised with debug info; callers add -Werror and the
+/// warnings they want. (Not `warnings(false)`: cc turns that into `-w`,
+/// which silences every warning, so -Werror checks nothing.)
 pub fn compiler(cpp: bool) -> cc::Tool {
     let target = env!("VECTORD_BUILD_TARGET");
     cc::Build::new()
@@ -42,6 +44,5 @@ pub fn compiler(cpp: bool) -> cc::Tool {
         .debug(true)
         .cpp(cpp)
         .cargo_metadata(false)
-        .warnings(false)
         .get_compiler()
 }
