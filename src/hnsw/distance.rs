@@ -174,16 +174,21 @@ impl DistFn {
     }
 }
 
-/// Writes the unit-length version of `src` into `dst` (cosine). The norm is
-/// summed in f64 so the same input always gives the same bits, whatever
-/// SIMD the machine has: a stored vector and the same vector as a query are
-/// normalised identically. `src` must not be all zeros.
-pub fn normalize(src: &[f32], dst: &mut [f32]) {
+/// Writes the unit-length version of `src` into `dst` (cosine); returns
+/// whether that worked (false for a zero or non-finite `src`). The norm is
+/// summed and applied in f64: the same input always gives the same bits,
+/// whatever SIMD the machine has (a stored vector and the same vector as a
+/// query are normalised identically), and no finite f32 vector can underflow
+/// it (1e-39 components) or overflow it (1e38 components) there, as an f32
+/// norm would (giving inf or NaN components).
+pub fn normalize(src: &[f32], dst: &mut [f32]) -> bool {
     let norm = src.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
-    let inv = (1.0 / norm) as f32;
+    let mut ok = norm > 0.0 && norm.is_finite();
     for (d, &x) in dst.iter_mut().zip(src) {
-        *d = x * inv;
+        *d = (x as f64 / norm) as f32;
+        ok &= d.is_finite();
     }
+    ok
 }
 
 /// The scalar reference kernels; the SIMD ones are tested against these.
@@ -485,6 +490,23 @@ mod tests {
         assert_eq!(l2sq(&a, &a), 0.0);
         assert!(close(dot(&a, &a), 14.0, 14.0));
         assert!(!kernel_name().is_empty());
+    }
+
+    #[test]
+    fn normalize_survives_tiny_and_huge_components() {
+        let mut out = [0f32; 4];
+        for v in [
+            [1e-39f32, 0.0, 0.0, 0.0],
+            [f32::from_bits(1), 0.0, 0.0, -f32::from_bits(1)],
+            [3e38, -3e38, 3e38, 1.0],
+            [1e-38, 1e38, 0.0, 0.0],
+        ] {
+            assert!(normalize(&v, &mut out), "{v:?}");
+            let norm: f64 = out.iter().map(|&x| x as f64 * x as f64).sum();
+            assert!((norm - 1.0).abs() < 1e-6, "{v:?} -> {out:?}");
+        }
+        assert!(!normalize(&[0.0; 4], &mut out));
+        assert!(!normalize(&[f32::NAN, 1.0, 0.0, 0.0], &mut out));
     }
 
     #[test]
