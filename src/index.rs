@@ -521,9 +521,10 @@ impl Index {
     /// Vectors must have finite components. Under cosine they must not be
     /// all zeros (any other size works: they are normalised in f64). Under
     /// l2 and dot the squared norm, summed in f64, must be at most
-    /// f32::MAX / 8 (about 4.25e37; so components up to about 6.5e18 in
-    /// every dimension, and larger ones in fewer), which keeps every distance
-    /// between stored vectors and queries finite; queries obey the same rules.
+    /// f32::MAX / 8 (about 4.25e37: one component up to about 6.5e18, or
+    /// all `dim` components up to 6.5e18 / sqrt(dim)), which keeps every
+    /// distance between stored vectors and queries finite; queries obey the
+    /// same rules.
     /// Anything else is `InvalidVector`, naming the item and the rule.
     pub fn add(
         &self,

@@ -962,3 +962,78 @@ impl Graph {
             + self.free.capacity() * 4
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> GraphParams {
+        GraphParams {
+            dim: 2,
+            metric: Metric::L2,
+            m: 2,
+            ef_construction: 8,
+        }
+    }
+
+    fn grid(n: usize) -> Vec<f32> {
+        (0..n)
+            .flat_map(|i| [(i % 17) as f32, (i / 17) as f32])
+            .collect()
+    }
+
+    #[test]
+    fn check_invariants_notices_a_node_cut_off_on_a_level() {
+        let mut g = Graph::new(params(), 3);
+        g.insert_batch(&grid(300), 1);
+        g.check_invariants().unwrap();
+        let (_, top) = g.entry_point();
+        assert!(top >= 1);
+        let cut = (0..g.slots() as u32)
+            .find(|&s| g.levels[s as usize] >= 1)
+            .unwrap();
+        g.write_links(cut, 1, &[]);
+        let err = g.check_invariants().unwrap_err();
+        assert!(
+            err.contains(&format!("slot {cut} has no links at level 1")),
+            "{err}"
+        );
+        g.write_links(cut, 0, &[cut]);
+        assert!(g.check_invariants().is_err());
+    }
+
+    #[test]
+    fn fresh_slots_predicts_how_much_a_batch_appends() {
+        for (start, removed, freeing, batch) in [
+            (0usize, 0usize, 0usize, 10usize),
+            (100, 10, 0, 5),
+            (100, 10, 0, 30),
+            (100, 10, 20, 25),
+            (100, 10, 20, 40),
+            (100, 100, 0, 7),
+            (100, 60, 40, 50),
+        ] {
+            let mut g = Graph::new(params(), 5);
+            g.insert_batch(&grid(start), 1);
+            for s in 0..removed as u32 {
+                g.remove(s);
+            }
+            let gone: Vec<u32> = (removed as u32..(removed + freeing) as u32).collect();
+            let want = g.fresh_slots(batch, &gone);
+            for &s in &gone {
+                g.remove(s);
+            }
+            let before = if g.free.len() == g.slots() {
+                0
+            } else {
+                g.slots()
+            };
+            g.insert_batch(&grid(batch), 1);
+            assert_eq!(
+                g.slots() - before,
+                want,
+                "{start} slots, {removed} removed, {freeing} freed, batch {batch}"
+            );
+        }
+    }
+}
