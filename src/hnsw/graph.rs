@@ -704,7 +704,7 @@ impl Graph {
         freeing: usize,
     ) -> Result<(), TryReserveError> {
         self.free.try_reserve(freeing)?;
-        let need = |words: usize| fresh.checked_mul(words).unwrap_or(usize::MAX);
+        let need = |words: usize| fresh.saturating_mul(words);
         self.vectors.try_reserve_exact(need(self.params.dim))?;
         self.layer0.try_reserve_exact(need(1 + 2 * self.params.m))?;
         self.upper.try_reserve_exact(fresh)?;
