@@ -254,136 +254,106 @@ mod x86 {
     // step): with one or two, every FMA waits for the previous one's result
     // (4-5 cycles of latency), and at 128..384 dimensions that chain, not
     // the loads, bounds the kernel once the vectors are in cache.
+    //
+    // Each metric is one step (how a block of lanes adds to an accumulator)
+    // and one scalar term for the tail; one macro per instruction set writes
+    // the loop around them. The steps share their kernel's target features,
+    // so they are inlined into it.
 
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc0 = _mm256_setzero_ps();
-        let mut acc1 = _mm256_setzero_ps();
-        let mut acc2 = _mm256_setzero_ps();
-        let mut acc3 = _mm256_setzero_ps();
-        let mut i = 0;
-        while i + 32 <= n {
-            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
-            acc1 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(pa.add(i + 8)),
-                _mm256_loadu_ps(pb.add(i + 8)),
-                acc1,
-            );
-            acc2 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(pa.add(i + 16)),
-                _mm256_loadu_ps(pb.add(i + 16)),
-                acc2,
-            );
-            acc3 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(pa.add(i + 24)),
-                _mm256_loadu_ps(pb.add(i + 24)),
-                acc3,
-            );
-            i += 32;
-        }
-        while i + 8 <= n {
-            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
-            i += 8;
-        }
-        let mut s = hsum256(_mm256_add_ps(
-            _mm256_add_ps(acc0, acc1),
-            _mm256_add_ps(acc2, acc3),
-        ));
-        while i < n {
-            s += *pa.add(i) * *pb.add(i);
-            i += 1;
-        }
-        s
+    #[inline]
+    unsafe fn dot_step256(x: __m256, y: __m256, acc: __m256) -> __m256 {
+        _mm256_fmadd_ps(x, y, acc)
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn l2sq_avx2(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc0 = _mm256_setzero_ps();
-        let mut acc1 = _mm256_setzero_ps();
-        let mut acc2 = _mm256_setzero_ps();
-        let mut acc3 = _mm256_setzero_ps();
-        let mut i = 0;
-        while i + 32 <= n {
-            let d0 = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)));
-            let d1 = _mm256_sub_ps(
-                _mm256_loadu_ps(pa.add(i + 8)),
-                _mm256_loadu_ps(pb.add(i + 8)),
-            );
-            let d2 = _mm256_sub_ps(
-                _mm256_loadu_ps(pa.add(i + 16)),
-                _mm256_loadu_ps(pb.add(i + 16)),
-            );
-            let d3 = _mm256_sub_ps(
-                _mm256_loadu_ps(pa.add(i + 24)),
-                _mm256_loadu_ps(pb.add(i + 24)),
-            );
-            acc0 = _mm256_fmadd_ps(d0, d0, acc0);
-            acc1 = _mm256_fmadd_ps(d1, d1, acc1);
-            acc2 = _mm256_fmadd_ps(d2, d2, acc2);
-            acc3 = _mm256_fmadd_ps(d3, d3, acc3);
-            i += 32;
-        }
-        while i + 8 <= n {
-            let d0 = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)));
-            acc0 = _mm256_fmadd_ps(d0, d0, acc0);
-            i += 8;
-        }
-        let mut s = hsum256(_mm256_add_ps(
-            _mm256_add_ps(acc0, acc1),
-            _mm256_add_ps(acc2, acc3),
-        ));
-        while i < n {
-            let d = *pa.add(i) - *pb.add(i);
-            s += d * d;
-            i += 1;
-        }
-        s
+    #[inline]
+    unsafe fn l2sq_step256(x: __m256, y: __m256, acc: __m256) -> __m256 {
+        let d = _mm256_sub_ps(x, y);
+        _mm256_fmadd_ps(d, d, acc)
+    }
+
+    macro_rules! avx2_kernel {
+        ($name:ident, $step:ident, $term:expr) => {
+            #[target_feature(enable = "avx2,fma")]
+            pub unsafe fn $name(a: &[f32], b: &[f32]) -> f32 {
+                let n = a.len().min(b.len());
+                let (pa, pb) = (a.as_ptr(), b.as_ptr());
+                let mut acc = [_mm256_setzero_ps(); 4];
+                let mut i = 0;
+                while i + 32 <= n {
+                    // A loop of four: unrolled, the accumulators stay in registers.
+                    for (k, sum) in acc.iter_mut().enumerate() {
+                        let j = i + 8 * k;
+                        *sum = $step(_mm256_loadu_ps(pa.add(j)), _mm256_loadu_ps(pb.add(j)), *sum);
+                    }
+                    i += 32;
+                }
+                while i + 8 <= n {
+                    acc[0] = $step(
+                        _mm256_loadu_ps(pa.add(i)),
+                        _mm256_loadu_ps(pb.add(i)),
+                        acc[0],
+                    );
+                    i += 8;
+                }
+                let mut s = hsum256(_mm256_add_ps(
+                    _mm256_add_ps(acc[0], acc[1]),
+                    _mm256_add_ps(acc[2], acc[3]),
+                ));
+                let term = $term;
+                while i < n {
+                    s += term(*pa.add(i), *pb.add(i));
+                    i += 1;
+                }
+                s
+            }
+        };
+    }
+
+    avx2_kernel!(dot_avx2, dot_step256, |x, y| x * y);
+    avx2_kernel!(l2sq_avx2, l2sq_step256, |x, y| (x - y) * (x - y));
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn dot_step512(x: __m512, y: __m512, acc: __m512) -> __m512 {
+        _mm512_fmadd_ps(x, y, acc)
     }
 
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc = _mm512_setzero_ps();
-        let mut i = 0;
-        while i + 16 <= n {
-            acc = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc);
-            i += 16;
-        }
-        if i < n {
-            let mask: __mmask16 = (1u32 << (n - i)) as u16 - 1;
-            let va = _mm512_maskz_loadu_ps(mask, pa.add(i));
-            let vb = _mm512_maskz_loadu_ps(mask, pb.add(i));
-            acc = _mm512_fmadd_ps(va, vb, acc);
-        }
-        _mm512_reduce_add_ps(acc)
+    #[inline]
+    unsafe fn l2sq_step512(x: __m512, y: __m512, acc: __m512) -> __m512 {
+        let d = _mm512_sub_ps(x, y);
+        _mm512_fmadd_ps(d, d, acc)
     }
 
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn l2sq_avx512(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc = _mm512_setzero_ps();
-        let mut i = 0;
-        while i + 16 <= n {
-            let d = _mm512_sub_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)));
-            acc = _mm512_fmadd_ps(d, d, acc);
-            i += 16;
-        }
-        if i < n {
-            let mask: __mmask16 = (1u32 << (n - i)) as u16 - 1;
-            let d = _mm512_sub_ps(
-                _mm512_maskz_loadu_ps(mask, pa.add(i)),
-                _mm512_maskz_loadu_ps(mask, pb.add(i)),
-            );
-            acc = _mm512_fmadd_ps(d, d, acc);
-        }
-        _mm512_reduce_add_ps(acc)
+    // The tail is one masked block: its missing lanes load as zeros, which
+    // add nothing under either step.
+    macro_rules! avx512_kernel {
+        ($name:ident, $step:ident) => {
+            #[target_feature(enable = "avx512f")]
+            pub unsafe fn $name(a: &[f32], b: &[f32]) -> f32 {
+                let n = a.len().min(b.len());
+                let (pa, pb) = (a.as_ptr(), b.as_ptr());
+                let mut acc = _mm512_setzero_ps();
+                let mut i = 0;
+                while i + 16 <= n {
+                    acc = $step(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc);
+                    i += 16;
+                }
+                if i < n {
+                    let mask: __mmask16 = (1u32 << (n - i)) as u16 - 1;
+                    let x = _mm512_maskz_loadu_ps(mask, pa.add(i));
+                    let y = _mm512_maskz_loadu_ps(mask, pb.add(i));
+                    acc = $step(x, y, acc);
+                }
+                _mm512_reduce_add_ps(acc)
+            }
+        };
     }
+
+    avx512_kernel!(dot_avx512, dot_step512);
+    avx512_kernel!(l2sq_avx512, l2sq_step512);
 }
 
 #[cfg(target_arch = "aarch64")]
