@@ -193,37 +193,29 @@ pub fn normalize(src: &[f32], dst: &mut [f32]) -> bool {
 
 /// The scalar reference kernels; the SIMD ones are tested against these.
 pub fn scalar_dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    // Four partial sums so the compiler can vectorise a little and the
-    // rounding is closer to the SIMD kernels'.
-    let mut s = [0f32; 4];
-    let chunks = n / 4;
-    for i in 0..chunks {
-        for j in 0..4 {
-            s[j] += a[i * 4 + j] * b[i * 4 + j];
-        }
-    }
-    let mut tail = 0f32;
-    for i in chunks * 4..n {
-        tail += a[i] * b[i];
-    }
-    (s[0] + s[1]) + (s[2] + s[3]) + tail
+    scalar_sum(a, b, |x, y| x * y)
 }
 
 pub fn scalar_l2sq(a: &[f32], b: &[f32]) -> f32 {
+    scalar_sum(a, b, |x, y| (x - y) * (x - y))
+}
+
+/// The sum of `term` over the component pairs, in four partial sums so the
+/// compiler can vectorise a little and the rounding is closer to the SIMD
+/// kernels'.
+#[inline(always)]
+fn scalar_sum(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
     let n = a.len().min(b.len());
     let mut s = [0f32; 4];
     let chunks = n / 4;
     for i in 0..chunks {
         for j in 0..4 {
-            let d = a[i * 4 + j] - b[i * 4 + j];
-            s[j] += d * d;
+            s[j] += term(a[i * 4 + j], b[i * 4 + j]);
         }
     }
     let mut tail = 0f32;
     for i in chunks * 4..n {
-        let d = a[i] - b[i];
-        tail += d * d;
+        tail += term(a[i], b[i]);
     }
     (s[0] + s[1]) + (s[2] + s[3]) + tail
 }
@@ -260,18 +252,39 @@ mod x86 {
     // the loop around them. The steps share their kernel's target features,
     // so they are inlined into it.
 
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn dot_step256(x: __m256, y: __m256, acc: __m256) -> __m256 {
-        _mm256_fmadd_ps(x, y, acc)
+    macro_rules! steps {
+        ($features:literal, $v:ty, $fma:ident, $sub:ident, $dot:ident, $l2sq:ident) => {
+            #[target_feature(enable = $features)]
+            #[inline]
+            unsafe fn $dot(x: $v, y: $v, acc: $v) -> $v {
+                $fma(x, y, acc)
+            }
+
+            #[target_feature(enable = $features)]
+            #[inline]
+            unsafe fn $l2sq(x: $v, y: $v, acc: $v) -> $v {
+                let d = $sub(x, y);
+                $fma(d, d, acc)
+            }
+        };
     }
 
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn l2sq_step256(x: __m256, y: __m256, acc: __m256) -> __m256 {
-        let d = _mm256_sub_ps(x, y);
-        _mm256_fmadd_ps(d, d, acc)
-    }
+    steps!(
+        "avx2,fma",
+        __m256,
+        _mm256_fmadd_ps,
+        _mm256_sub_ps,
+        dot_step256,
+        l2sq_step256
+    );
+    steps!(
+        "avx512f",
+        __m512,
+        _mm512_fmadd_ps,
+        _mm512_sub_ps,
+        dot_step512,
+        l2sq_step512
+    );
 
     macro_rules! avx2_kernel {
         ($name:ident, $step:ident, $term:expr) => {
@@ -313,19 +326,6 @@ mod x86 {
 
     avx2_kernel!(dot_avx2, dot_step256, |x, y| x * y);
     avx2_kernel!(l2sq_avx2, l2sq_step256, |x, y| (x - y) * (x - y));
-
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn dot_step512(x: __m512, y: __m512, acc: __m512) -> __m512 {
-        _mm512_fmadd_ps(x, y, acc)
-    }
-
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn l2sq_step512(x: __m512, y: __m512, acc: __m512) -> __m512 {
-        let d = _mm512_sub_ps(x, y);
-        _mm512_fmadd_ps(d, d, acc)
-    }
 
     // The tail is one masked block: its missing lanes load as zeros, which
     // add nothing under either step.
