@@ -6,14 +6,22 @@
 //! for running searches, and searches wait for them. `add` validates its batch
 //! before taking the lock, so a bad batch never blocks anybody. Encoding
 //! (LHV1) takes it shared while the bytes are copied into memory only.
+//!
+//! Failure: a mutation either commits whole or changes nothing. Should an
+//! invariant break anyway (a bug, or a panic while the index lock is held
+//! exclusively), the index stops: every later call returns `Internal` with
+//! the reason (see `Index::ensure_healthy`), so nothing broken is searched or
+//! saved over the last good stored copy.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::collections::{HashMap, HashSet, TryReserveError};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{Error, Result};
 use crate::hnsw::graph::{Graph, GraphParams};
+use crate::hnsw::visited::Cand;
 use crate::hnsw::Metric;
+use crate::parallel::{cores, parallel_map};
 
 pub const DEFAULT_M: u32 = 16;
 pub const DEFAULT_EF_CONSTRUCTION: u32 = 200;
@@ -130,15 +138,34 @@ pub(crate) fn validate_metadata(m: &str) -> std::result::Result<&str, String> {
     Ok(m.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r')))
 }
 
-/// Checks a vector's components; under cosine it must not be all zeros.
+/// The largest squared norm (summed in f64) of an l2 or dot vector. With
+/// |a|^2 and |b|^2 at most L, |a.b| <= L and |a-b|^2 <= 4L = f32::MAX / 2, so
+/// every distance between accepted vectors (and queries) is finite in f32,
+/// with room to spare for the kernels' rounding. Not `pub`: cbindgen would
+/// put it in the C header.
+const MAX_SQUARED_NORM: f64 = f32::MAX as f64 / 8.0;
+
+/// Checks a vector (item or query): finite components; under cosine not all
+/// zeros; under l2 and dot a squared norm of at most `MAX_SQUARED_NORM`.
+/// Cosine vectors need no size limit: they are normalised with the norm in
+/// f64 (`distance::normalize`), where neither denormal nor 1e38 components
+/// underflow or overflow, so any finite non-zero vector becomes finite.
 fn check_vector(v: &[f32], metric: Metric) -> std::result::Result<(), String> {
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
         return Err(format!("component {i} is {}", v[i]));
     }
-    if metric == Metric::Cosine && v.iter().all(|&x| x == 0.0) {
-        return Err("zero vector has no direction under the cosine metric".into());
+    let squared_norm: f64 = v.iter().map(|&x| x as f64 * x as f64).sum();
+    match metric {
+        Metric::Cosine if squared_norm == 0.0 => {
+            Err("zero vector has no direction under the cosine metric".into())
+        }
+        Metric::L2 | Metric::Dot if squared_norm > MAX_SQUARED_NORM => Err(format!(
+            "squared norm {squared_norm:e} is above {MAX_SQUARED_NORM:e} (f32::MAX / 8), \
+             the limit under the {} metric that keeps every distance finite",
+            metric.as_str()
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// One search result.
@@ -170,14 +197,71 @@ impl Inner {
         true
     }
 
-    fn hit(&self, slot: u32, distance: f32) -> Hit {
-        Hit {
-            id: self.ids[slot as usize]
-                .clone()
-                .unwrap_or_else(|| Arc::from("")),
+    /// The hit for a slot a search returned; a slot without an id means the
+    /// graph and the ids disagree, which stops the index (no made-up id).
+    fn hit(&self, slot: u32, distance: f32) -> std::result::Result<Hit, String> {
+        let id = self.ids.get(slot as usize).cloned().flatten();
+        let id = id.ok_or_else(|| format!("a search returned slot {slot}, which has no id"))?;
+        Ok(Hit {
+            id,
             distance,
             metadata: self.metadata[slot as usize].clone(),
+        })
+    }
+
+    /// Hits for a search's result, in order.
+    fn hits(&self, found: Vec<Cand>) -> std::result::Result<Vec<Hit>, String> {
+        found
+            .into_iter()
+            .map(|c| self.hit(c.slot, c.dist))
+            .collect()
+    }
+
+    /// Room for a batch of `ids` in every per-slot array and the id map,
+    /// taken before anything changes so that running out of memory fails the
+    /// add with the index untouched.
+    fn try_reserve(&mut self, ids: &[&str]) -> std::result::Result<(), TryReserveError> {
+        let upserted: Vec<u32> = ids
+            .iter()
+            .filter_map(|id| self.slot_of.get(*id).copied())
+            .collect();
+        let fresh = self.graph.fresh_slots(ids.len(), &upserted);
+        self.graph.try_reserve(fresh, upserted.len())?;
+        // `ids` and `metadata` have one entry per slot, as the graph.
+        let need = (self.graph.slots() + fresh).saturating_sub(self.ids.len());
+        self.ids.try_reserve_exact(need)?;
+        let need = (self.graph.slots() + fresh).saturating_sub(self.metadata.len());
+        self.metadata.try_reserve_exact(need)?;
+        self.slot_of.try_reserve(ids.len() - upserted.len())?;
+        Ok(())
+    }
+
+    /// What must hold after an add put `ids` into `slots`: O(batch).
+    fn check_added(&self, ids: &[&str], slots: &[u32]) -> std::result::Result<(), String> {
+        let n = self.graph.slots();
+        if slots.len() != ids.len() || self.ids.len() != n || self.metadata.len() != n {
+            return Err(format!(
+                "after an add of {} items: {} slots placed, {} ids and {} metadata for {n} slots",
+                ids.len(),
+                slots.len(),
+                self.ids.len(),
+                self.metadata.len()
+            ));
         }
+        let live = n - self.graph.free.len();
+        if self.slot_of.len() != live {
+            return Err(format!(
+                "after an add: {} ids for {live} live slots",
+                self.slot_of.len()
+            ));
+        }
+        for (id, &slot) in ids.iter().zip(slots) {
+            let named = self.ids[slot as usize].as_deref() == Some(*id);
+            if !named || self.slot_of.get(*id) != Some(&slot) || self.graph.is_deleted(slot) {
+                return Err(format!("after an add: id {id:?} and slot {slot} disagree"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -198,6 +282,10 @@ pub struct Index {
     inner: RwLock<Inner>,
     /// Told after every committed add or remove (persistence hooks in here).
     observer: RwLock<Option<Arc<dyn IndexObserver>>>,
+    /// Why the index stopped, once it has (see the module docs).
+    failed: OnceLock<String>,
+    /// Test hook: the next add breaks an invariant (`inject_fault_for_tests`).
+    fault: AtomicBool,
 }
 
 /// Something that wants to know when an index changed (after the change is
@@ -215,12 +303,6 @@ impl std::fmt::Debug for Index {
             .field("len", &self.len())
             .finish()
     }
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
 }
 
 impl Index {
@@ -256,7 +338,50 @@ impl Index {
             version: AtomicU64::new(0),
             inner: RwLock::new(inner),
             observer: RwLock::new(None),
+            failed: OnceLock::new(),
+            fault: AtomicBool::new(false),
         }
+    }
+
+    /// `Ok` unless the index has stopped after a broken invariant; then
+    /// `Internal` with the reason. Every operation that can fail calls it
+    /// first; saving must too, so a stopped index never replaces its last
+    /// good stored copy.
+    pub fn ensure_healthy(&self) -> Result<()> {
+        if self.failed.get().is_none() && self.inner.is_poisoned() {
+            return Err(self.fail("a panic interrupted a change to the index".into()));
+        }
+        match self.failed.get() {
+            None => Ok(()),
+            Some(why) => Err(self.stopped(why)),
+        }
+    }
+
+    fn stopped(&self, why: &str) -> Error {
+        Error::Internal(format!(
+            "index {:?} has stopped: {why}; every call fails and it is not saved, so its \
+             stored copy stays as it was (reopen to load that copy)",
+            self.name
+        ))
+    }
+
+    /// Stops the index (the first reason wins) and logs it. Call it with no
+    /// lock held: the log may go to a callback of the embedding program.
+    fn fail(&self, why: String) -> Error {
+        if self.failed.set(why.clone()).is_ok() {
+            crate::log::log(
+                crate::log::ERROR,
+                &format!("index {:?} stopped: {why}", self.name),
+            );
+        }
+        self.stopped(self.failed.get().map_or(why.as_str(), |w| w.as_str()))
+    }
+
+    /// Makes the next `add` break an invariant after it has changed the
+    /// graph, as a bug would, so tests can check that the index then stops.
+    #[doc(hidden)]
+    pub fn inject_fault_for_tests(&self) {
+        self.fault.store(true, Ordering::SeqCst);
     }
 
     /// Installs (or with None removes) the observer told about changes.
@@ -275,15 +400,38 @@ impl Index {
         }
     }
 
+    /// The shared lock, poisoned or not: for calls that cannot report an
+    /// error. The others use `read_checked`.
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave the index half-written
-        // in a way later readers trip on (writes are validated first), so a
-        // poisoned lock is still usable.
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    /// The shared lock, or the reason the index stopped (it may have stopped
+    /// while this call waited).
+    fn read_checked(&self) -> Result<RwLockReadGuard<'_, Inner>> {
+        let guard = self.read();
+        if self.failed.get().is_none() && !self.inner.is_poisoned() {
+            return Ok(guard);
+        }
+        drop(guard);
+        Err(self.unhealthy())
+    }
+
+    /// The exclusive lock, or the reason the index stopped.
+    fn write_checked(&self) -> Result<RwLockWriteGuard<'_, Inner>> {
+        let guard = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if self.failed.get().is_none() && !self.inner.is_poisoned() {
+            return Ok(guard);
+        }
+        drop(guard);
+        Err(self.unhealthy())
+    }
+
+    fn unhealthy(&self) -> Error {
+        match self.ensure_healthy() {
+            Err(e) => e,
+            Ok(()) => Error::Internal(format!("index {:?}: lost track of its state", self.name)),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -315,6 +463,7 @@ impl Index {
 
     /// Changes the default beam width of later searches.
     pub fn set_ef_search(&self, ef: u32) -> Result<()> {
+        self.ensure_healthy()?;
         if ef == 0 || ef > MAX_EF {
             return Err(Error::InvalidArgument(format!(
                 "index {:?}: ef_search {ef} is outside 1..={MAX_EF}",
@@ -352,7 +501,8 @@ impl Index {
 
     /// The stored vector (unit length under cosine) and metadata of `id`.
     pub fn get(&self, id: &str) -> Result<(Vec<f32>, Option<Arc<str>>)> {
-        let inner = self.read();
+        self.ensure_healthy()?;
+        let inner = self.read_checked()?;
         let slot = *inner
             .slot_of
             .get(id)
@@ -366,13 +516,25 @@ impl Index {
     /// Upserts a batch: `vectors` is `ids.len() * dim` row-major; `metadata`
     /// is None or one entry per item. All-or-nothing: every item is checked
     /// before anything changes, and the first bad one fails the call, naming
-    /// its position.
+    /// its position. Room for the batch is reserved before the first change
+    /// too, and insert threads that cannot start leave their share to the
+    /// others (down to the calling thread), so neither fails half a batch.
+    ///
+    /// Vectors must have finite components. Under cosine they must not be
+    /// all zeros (any other size works: they are normalised in f64). Under
+    /// l2 and dot the squared norm, summed in f64, must be at most
+    /// f32::MAX / 8 (about 4.25e37: one component up to about 6.5e18, or
+    /// all `dim` components up to 6.5e18 / sqrt(dim)), which keeps every
+    /// distance between stored vectors and queries finite; queries obey the
+    /// same rules.
+    /// Anything else is `InvalidVector`, naming the item and the rule.
     pub fn add(
         &self,
         ids: &[&str],
         vectors: &[f32],
         metadata: Option<&[Option<&str>]>,
     ) -> Result<()> {
+        self.ensure_healthy()?;
         let dim = self.dim as usize;
         if vectors.len() != ids.len() * dim {
             return Err(Error::DimensionMismatch(format!(
@@ -421,8 +583,15 @@ impl Index {
             t => t,
         };
 
-        let mut guard = self.write();
+        let mut guard = self.write_checked()?;
         let inner = &mut *guard;
+        inner.try_reserve(ids).map_err(|e| {
+            Error::Internal(format!(
+                "index {:?}: no memory for a batch of {} items ({e}); nothing was changed",
+                self.name,
+                ids.len()
+            ))
+        })?;
         // Upsert: the old version of an existing id becomes a tombstone whose
         // slot the batch may reuse.
         for id in ids {
@@ -432,11 +601,20 @@ impl Index {
         let n = inner.graph.slots();
         inner.ids.resize(n, None);
         inner.metadata.resize(n, None);
-        for ((id, md), slot) in ids.iter().zip(clean_md).zip(slots) {
+        for ((id, md), &slot) in ids.iter().zip(clean_md).zip(&slots) {
             let id: Arc<str> = Arc::from(*id);
             inner.ids[slot as usize] = Some(id.clone());
             inner.metadata[slot as usize] = md;
             inner.slot_of.insert(id, slot);
+        }
+        if self.fault.swap(false, Ordering::SeqCst) {
+            if let Some(&slot) = slots.first() {
+                inner.ids[slot as usize] = None;
+            }
+        }
+        if let Err(why) = inner.check_added(ids, &slots) {
+            drop(guard);
+            return Err(self.fail(why));
         }
         self.version.fetch_add(1, Ordering::Release);
         drop(guard);
@@ -447,12 +625,13 @@ impl Index {
     /// Removes the given ids; ids that are not present are skipped (so a
     /// retried remove succeeds). Returns how many items were removed.
     pub fn remove(&self, ids: &[&str]) -> Result<usize> {
+        self.ensure_healthy()?;
         for (i, id) in ids.iter().enumerate() {
             validate_id(id).map_err(|e| {
                 Error::InvalidArgument(format!("index {:?}: id {i} ({id:?}): {e}", self.name))
             })?;
         }
-        let mut guard = self.write();
+        let mut guard = self.write_checked()?;
         let inner = &mut *guard;
         let removed = ids.iter().filter(|id| inner.forget(id)).count();
         if removed > 0 {
@@ -484,7 +663,12 @@ impl Index {
         if self.metric == Metric::Cosine {
             buf.clear();
             buf.resize(q.len(), 0.0);
-            crate::hnsw::distance::normalize(q, buf);
+            if !crate::hnsw::distance::normalize(q, buf) {
+                return Err(Error::InvalidVector(format!(
+                    "index {:?}: {which} cannot be normalised to finite components",
+                    self.name
+                )));
+            }
             Ok(buf)
         } else {
             Ok(q)
@@ -515,16 +699,14 @@ impl Index {
     /// index's ef_search for this call (at least k is used). An empty index
     /// returns no hits.
     pub fn search(&self, query: &[f32], k: usize, ef: Option<u32>) -> Result<Vec<Hit>> {
+        self.ensure_healthy()?;
         let ef = self.check_k(k, ef)?;
         let mut buf = Vec::new();
         let q = self.prepare_query(query, "query", &mut buf)?;
-        let inner = self.read();
-        Ok(inner
-            .graph
-            .search(q, k, ef)
-            .into_iter()
-            .map(|c| inner.hit(c.slot, c.dist))
-            .collect())
+        let inner = self.read_checked()?;
+        let hits = inner.hits(inner.graph.search(q, k, ef));
+        drop(inner);
+        hits.map_err(|why| self.fail(why))
     }
 
     /// Searches `queries.len() / dim` queries on all cores; one hit list per
@@ -535,6 +717,7 @@ impl Index {
         k: usize,
         ef: Option<u32>,
     ) -> Result<Vec<Vec<Hit>>> {
+        self.ensure_healthy()?;
         let ef = self.check_k(k, ef)?;
         let dim = self.dim as usize;
         if !queries.len().is_multiple_of(dim) {
@@ -551,41 +734,16 @@ impl Index {
             let q = self.prepare_query(q, &format!("query {i}"), &mut buf)?;
             prepared.extend_from_slice(q);
         }
-        let inner = self.read();
-        let run = |i: usize| -> Vec<Hit> {
-            inner
-                .graph
-                .search(&prepared[i * dim..(i + 1) * dim], k, ef)
-                .into_iter()
-                .map(|c| inner.hit(c.slot, c.dist))
-                .collect()
-        };
+        let inner = self.read_checked()?;
+        // Fewer than 4 queries per thread do not pay for starting it.
         let threads = cores().min(nq / 4).max(1);
-        if threads == 1 {
-            return Ok((0..nq).map(run).collect());
-        }
-        let mut out: Vec<Vec<Hit>> = vec![Vec::new(); nq];
-        let next = AtomicUsize::new(0);
-        let results = std::sync::Mutex::new(&mut out);
-        std::thread::scope(|sc| {
-            for _ in 0..threads {
-                sc.spawn(|| {
-                    let mut local = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= nq {
-                            break;
-                        }
-                        local.push((i, run(i)));
-                    }
-                    let mut res = results.lock().unwrap_or_else(|p| p.into_inner());
-                    for (i, hits) in local {
-                        res[i] = hits;
-                    }
-                });
-            }
+        let hits = parallel_map(nq, threads, |i| {
+            inner.hits(inner.graph.search(&prepared[i * dim..(i + 1) * dim], k, ef))
         });
-        Ok(out)
+        drop(inner);
+        hits.into_iter()
+            .collect::<std::result::Result<Vec<_>, String>>()
+            .map_err(|why| self.fail(why))
     }
 
     /// Bytes held by the graph, ids and metadata (an estimate that ignores

@@ -174,51 +174,48 @@ impl DistFn {
     }
 }
 
-/// Writes the unit-length version of `src` into `dst` (cosine). The norm is
-/// summed in f64 so the same input always gives the same bits, whatever
-/// SIMD the machine has: a stored vector and the same vector as a query are
-/// normalised identically. `src` must not be all zeros.
-pub fn normalize(src: &[f32], dst: &mut [f32]) {
+/// Writes the unit-length version of `src` into `dst` (cosine); returns
+/// whether that worked (false for a zero or non-finite `src`). The norm is
+/// summed and applied in f64: the same input always gives the same bits,
+/// whatever SIMD the machine has (a stored vector and the same vector as a
+/// query are normalised identically), and no finite f32 vector can underflow
+/// it (1e-39 components) or overflow it (1e38 components) there, as an f32
+/// norm would (giving inf or NaN components).
+pub fn normalize(src: &[f32], dst: &mut [f32]) -> bool {
     let norm = src.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
-    let inv = (1.0 / norm) as f32;
+    let mut ok = norm > 0.0 && norm.is_finite();
     for (d, &x) in dst.iter_mut().zip(src) {
-        *d = x * inv;
+        *d = (x as f64 / norm) as f32;
+        ok &= d.is_finite();
     }
+    ok
 }
 
 /// The scalar reference kernels; the SIMD ones are tested against these.
 pub fn scalar_dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    // Four partial sums so the compiler can vectorise a little and the
-    // rounding is closer to the SIMD kernels'.
-    let mut s = [0f32; 4];
-    let chunks = n / 4;
-    for i in 0..chunks {
-        for j in 0..4 {
-            s[j] += a[i * 4 + j] * b[i * 4 + j];
-        }
-    }
-    let mut tail = 0f32;
-    for i in chunks * 4..n {
-        tail += a[i] * b[i];
-    }
-    (s[0] + s[1]) + (s[2] + s[3]) + tail
+    scalar_sum(a, b, |x, y| x * y)
 }
 
 pub fn scalar_l2sq(a: &[f32], b: &[f32]) -> f32 {
+    scalar_sum(a, b, |x, y| (x - y) * (x - y))
+}
+
+/// The sum of `term` over the component pairs, in four partial sums so the
+/// compiler can vectorise a little and the rounding is closer to the SIMD
+/// kernels'.
+#[inline(always)]
+fn scalar_sum(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
     let n = a.len().min(b.len());
     let mut s = [0f32; 4];
     let chunks = n / 4;
     for i in 0..chunks {
         for j in 0..4 {
-            let d = a[i * 4 + j] - b[i * 4 + j];
-            s[j] += d * d;
+            s[j] += term(a[i * 4 + j], b[i * 4 + j]);
         }
     }
     let mut tail = 0f32;
     for i in chunks * 4..n {
-        let d = a[i] - b[i];
-        tail += d * d;
+        tail += term(a[i], b[i]);
     }
     (s[0] + s[1]) + (s[2] + s[3]) + tail
 }
@@ -249,136 +246,114 @@ mod x86 {
     // step): with one or two, every FMA waits for the previous one's result
     // (4-5 cycles of latency), and at 128..384 dimensions that chain, not
     // the loads, bounds the kernel once the vectors are in cache.
+    //
+    // Each metric is one step (how a block of lanes adds to an accumulator)
+    // and one scalar term for the tail; one macro per instruction set writes
+    // the loop around them. The steps share their kernel's target features,
+    // so they are inlined into it.
 
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc0 = _mm256_setzero_ps();
-        let mut acc1 = _mm256_setzero_ps();
-        let mut acc2 = _mm256_setzero_ps();
-        let mut acc3 = _mm256_setzero_ps();
-        let mut i = 0;
-        while i + 32 <= n {
-            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
-            acc1 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(pa.add(i + 8)),
-                _mm256_loadu_ps(pb.add(i + 8)),
-                acc1,
-            );
-            acc2 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(pa.add(i + 16)),
-                _mm256_loadu_ps(pb.add(i + 16)),
-                acc2,
-            );
-            acc3 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(pa.add(i + 24)),
-                _mm256_loadu_ps(pb.add(i + 24)),
-                acc3,
-            );
-            i += 32;
-        }
-        while i + 8 <= n {
-            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
-            i += 8;
-        }
-        let mut s = hsum256(_mm256_add_ps(
-            _mm256_add_ps(acc0, acc1),
-            _mm256_add_ps(acc2, acc3),
-        ));
-        while i < n {
-            s += *pa.add(i) * *pb.add(i);
-            i += 1;
-        }
-        s
+    macro_rules! steps {
+        ($features:literal, $v:ty, $fma:ident, $sub:ident, $dot:ident, $l2sq:ident) => {
+            #[target_feature(enable = $features)]
+            #[inline]
+            unsafe fn $dot(x: $v, y: $v, acc: $v) -> $v {
+                $fma(x, y, acc)
+            }
+
+            #[target_feature(enable = $features)]
+            #[inline]
+            unsafe fn $l2sq(x: $v, y: $v, acc: $v) -> $v {
+                let d = $sub(x, y);
+                $fma(d, d, acc)
+            }
+        };
     }
 
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn l2sq_avx2(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc0 = _mm256_setzero_ps();
-        let mut acc1 = _mm256_setzero_ps();
-        let mut acc2 = _mm256_setzero_ps();
-        let mut acc3 = _mm256_setzero_ps();
-        let mut i = 0;
-        while i + 32 <= n {
-            let d0 = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)));
-            let d1 = _mm256_sub_ps(
-                _mm256_loadu_ps(pa.add(i + 8)),
-                _mm256_loadu_ps(pb.add(i + 8)),
-            );
-            let d2 = _mm256_sub_ps(
-                _mm256_loadu_ps(pa.add(i + 16)),
-                _mm256_loadu_ps(pb.add(i + 16)),
-            );
-            let d3 = _mm256_sub_ps(
-                _mm256_loadu_ps(pa.add(i + 24)),
-                _mm256_loadu_ps(pb.add(i + 24)),
-            );
-            acc0 = _mm256_fmadd_ps(d0, d0, acc0);
-            acc1 = _mm256_fmadd_ps(d1, d1, acc1);
-            acc2 = _mm256_fmadd_ps(d2, d2, acc2);
-            acc3 = _mm256_fmadd_ps(d3, d3, acc3);
-            i += 32;
-        }
-        while i + 8 <= n {
-            let d0 = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)));
-            acc0 = _mm256_fmadd_ps(d0, d0, acc0);
-            i += 8;
-        }
-        let mut s = hsum256(_mm256_add_ps(
-            _mm256_add_ps(acc0, acc1),
-            _mm256_add_ps(acc2, acc3),
-        ));
-        while i < n {
-            let d = *pa.add(i) - *pb.add(i);
-            s += d * d;
-            i += 1;
-        }
-        s
+    steps!(
+        "avx2,fma",
+        __m256,
+        _mm256_fmadd_ps,
+        _mm256_sub_ps,
+        dot_step256,
+        l2sq_step256
+    );
+    steps!(
+        "avx512f",
+        __m512,
+        _mm512_fmadd_ps,
+        _mm512_sub_ps,
+        dot_step512,
+        l2sq_step512
+    );
+
+    macro_rules! avx2_kernel {
+        ($name:ident, $step:ident, $term:expr) => {
+            #[target_feature(enable = "avx2,fma")]
+            pub unsafe fn $name(a: &[f32], b: &[f32]) -> f32 {
+                let n = a.len().min(b.len());
+                let (pa, pb) = (a.as_ptr(), b.as_ptr());
+                let mut acc = [_mm256_setzero_ps(); 4];
+                let mut i = 0;
+                while i + 32 <= n {
+                    // A loop of four: unrolled, the accumulators stay in registers.
+                    for (k, sum) in acc.iter_mut().enumerate() {
+                        let j = i + 8 * k;
+                        *sum = $step(_mm256_loadu_ps(pa.add(j)), _mm256_loadu_ps(pb.add(j)), *sum);
+                    }
+                    i += 32;
+                }
+                while i + 8 <= n {
+                    acc[0] = $step(
+                        _mm256_loadu_ps(pa.add(i)),
+                        _mm256_loadu_ps(pb.add(i)),
+                        acc[0],
+                    );
+                    i += 8;
+                }
+                let mut s = hsum256(_mm256_add_ps(
+                    _mm256_add_ps(acc[0], acc[1]),
+                    _mm256_add_ps(acc[2], acc[3]),
+                ));
+                let term = $term;
+                while i < n {
+                    s += term(*pa.add(i), *pb.add(i));
+                    i += 1;
+                }
+                s
+            }
+        };
     }
 
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc = _mm512_setzero_ps();
-        let mut i = 0;
-        while i + 16 <= n {
-            acc = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc);
-            i += 16;
-        }
-        if i < n {
-            let mask: __mmask16 = (1u32 << (n - i)) as u16 - 1;
-            let va = _mm512_maskz_loadu_ps(mask, pa.add(i));
-            let vb = _mm512_maskz_loadu_ps(mask, pb.add(i));
-            acc = _mm512_fmadd_ps(va, vb, acc);
-        }
-        _mm512_reduce_add_ps(acc)
+    avx2_kernel!(dot_avx2, dot_step256, |x, y| x * y);
+    avx2_kernel!(l2sq_avx2, l2sq_step256, |x, y| (x - y) * (x - y));
+
+    // The tail is one masked block: its missing lanes load as zeros, which
+    // add nothing under either step.
+    macro_rules! avx512_kernel {
+        ($name:ident, $step:ident) => {
+            #[target_feature(enable = "avx512f")]
+            pub unsafe fn $name(a: &[f32], b: &[f32]) -> f32 {
+                let n = a.len().min(b.len());
+                let (pa, pb) = (a.as_ptr(), b.as_ptr());
+                let mut acc = _mm512_setzero_ps();
+                let mut i = 0;
+                while i + 16 <= n {
+                    acc = $step(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc);
+                    i += 16;
+                }
+                if i < n {
+                    let mask: __mmask16 = (1u32 << (n - i)) as u16 - 1;
+                    let x = _mm512_maskz_loadu_ps(mask, pa.add(i));
+                    let y = _mm512_maskz_loadu_ps(mask, pb.add(i));
+                    acc = $step(x, y, acc);
+                }
+                _mm512_reduce_add_ps(acc)
+            }
+        };
     }
 
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn l2sq_avx512(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc = _mm512_setzero_ps();
-        let mut i = 0;
-        while i + 16 <= n {
-            let d = _mm512_sub_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)));
-            acc = _mm512_fmadd_ps(d, d, acc);
-            i += 16;
-        }
-        if i < n {
-            let mask: __mmask16 = (1u32 << (n - i)) as u16 - 1;
-            let d = _mm512_sub_ps(
-                _mm512_maskz_loadu_ps(mask, pa.add(i)),
-                _mm512_maskz_loadu_ps(mask, pb.add(i)),
-            );
-            acc = _mm512_fmadd_ps(d, d, acc);
-        }
-        _mm512_reduce_add_ps(acc)
-    }
+    avx512_kernel!(dot_avx512, dot_step512);
+    avx512_kernel!(l2sq_avx512, l2sq_step512);
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -485,6 +460,23 @@ mod tests {
         assert_eq!(l2sq(&a, &a), 0.0);
         assert!(close(dot(&a, &a), 14.0, 14.0));
         assert!(!kernel_name().is_empty());
+    }
+
+    #[test]
+    fn normalize_survives_tiny_and_huge_components() {
+        let mut out = [0f32; 4];
+        for v in [
+            [1e-39f32, 0.0, 0.0, 0.0],
+            [f32::from_bits(1), 0.0, 0.0, -f32::from_bits(1)],
+            [3e38, -3e38, 3e38, 1.0],
+            [1e-38, 1e38, 0.0, 0.0],
+        ] {
+            assert!(normalize(&v, &mut out), "{v:?}");
+            let norm: f64 = out.iter().map(|&x| x as f64 * x as f64).sum();
+            assert!((norm - 1.0).abs() < 1e-6, "{v:?} -> {out:?}");
+        }
+        assert!(!normalize(&[0.0; 4], &mut out));
+        assert!(!normalize(&[f32::NAN, 1.0, 0.0, 0.0], &mut out));
     }
 
     #[test]

@@ -1,5 +1,8 @@
-//! The HNSW graph (Malkov & Yashunin), laid out like hnswlib: vectors in one
-//! contiguous f32 array, layer-0 neighbour lists (degree 2*M) in one
+//! The HNSW graph (Malkov & Yashunin). Unlike hnswlib, which interleaves each
+//! node's vector, layer-0 links and label in one block, the parts live in
+//! separate arrays indexed by slot: all vectors in one contiguous f32 matrix
+//! (the binary form writes and reads it as one run, and distance kernels
+//! stream rows of it), all layer-0 neighbour lists (degree 2*M) in one
 //! contiguous array, upper layers in one small array per node that has them.
 //!
 //! Slots are the graph's internal ids. A removed item leaves a tombstone: the
@@ -12,12 +15,21 @@
 //! `&Graph`: neighbour lists are atomics, each writer holds the node's spin
 //! lock, and readers load a list's count with Acquire so they only ever see
 //! ids of slots whose vectors were written before the parallel phase began.
+//!
+//! The entry point is one atomic word, read with Acquire by searches and
+//! inserts (no lock on the search path). Inserts whose level is above the
+//! current top hold `top_lock` for their whole insert, as hnswlib holds its
+//! global lock: two such nodes are then inserted one after the other, so the
+//! second starts from the first and links to it on the levels they share
+//! above the old top. Other inserts never take that lock.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::collections::TryReserveError;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use super::distance::{DistFn, Metric};
-use super::visited::{Cand, Scratch, ScratchPool};
+use super::visited::{with_scratch, Cand, Scratch};
+use crate::parallel::parallel_for;
 
 /// Highest level a node may have. With M >= 2 the chance of reaching it is
 /// below 1e-9 per node; the cap keeps the binary form and validation bounded.
@@ -69,6 +81,24 @@ struct Entry {
     level: u8,
 }
 
+impl Entry {
+    /// The slot in the low 32 bits, the level above it; NO_SLOT = none.
+    fn pack(e: Option<Entry>) -> u64 {
+        match e {
+            Some(e) => (e.level as u64) << 32 | e.slot as u64,
+            None => NO_SLOT as u64,
+        }
+    }
+
+    fn unpack(word: u64) -> Option<Entry> {
+        let slot = word as u32;
+        (slot != NO_SLOT).then_some(Entry {
+            slot,
+            level: (word >> 32) as u8,
+        })
+    }
+}
+
 pub struct Graph {
     pub(crate) params: GraphParams,
     dist: DistFn,
@@ -83,9 +113,11 @@ pub struct Graph {
     /// Tombstoned slots waiting for reuse, most recent last.
     pub(crate) free: Vec<u32>,
     locks: Vec<AtomicBool>,
-    entry: Mutex<Option<Entry>>,
+    /// `Entry::pack` of the entry point.
+    entry: AtomicU64,
+    /// Held by an insert that raises the top level, for its whole insert.
+    top_lock: Mutex<()>,
     pub(crate) rng: u64,
-    scratch: ScratchPool,
 }
 
 impl std::fmt::Debug for Graph {
@@ -121,9 +153,9 @@ impl Graph {
             deleted: Vec::new(),
             free: Vec::new(),
             locks: Vec::new(),
-            entry: Mutex::new(None),
+            entry: AtomicU64::new(Entry::pack(None)),
+            top_lock: Mutex::new(()),
             rng: seed,
-            scratch: ScratchPool::default(),
         }
     }
 
@@ -156,9 +188,9 @@ impl Graph {
             deleted,
             free,
             locks: (0..n).map(|_| AtomicBool::new(false)).collect(),
-            entry: Mutex::new(entry),
+            entry: AtomicU64::new(Entry::pack(entry)),
+            top_lock: Mutex::new(()),
             rng,
-            scratch: ScratchPool::default(),
         }
     }
 
@@ -172,14 +204,21 @@ impl Graph {
     }
 
     pub fn entry_point(&self) -> (u32, u8) {
-        match *self.entry.lock().unwrap_or_else(|p| p.into_inner()) {
+        match self.entry() {
             Some(e) => (e.slot, e.level),
             None => (NO_SLOT, 0),
         }
     }
 
+    /// Acquire: pairs with the Release store of the insert that made the
+    /// node the entry point, after its lists were written.
+    #[inline]
     fn entry(&self) -> Option<Entry> {
-        *self.entry.lock().unwrap_or_else(|p| p.into_inner())
+        Entry::unpack(self.entry.load(Ordering::Acquire))
+    }
+
+    fn set_entry(&self, e: Option<Entry>) {
+        self.entry.store(Entry::pack(e), Ordering::Release);
     }
 
     #[inline(always)]
@@ -487,15 +526,21 @@ impl Graph {
     /// Links one slot (vector and level already in place) into the graph.
     fn insert_slot(&self, slot: u32, s: &mut Scratch) {
         let level = self.levels[slot as usize];
-        let entry = {
-            let mut e = self.entry.lock().unwrap_or_else(|p| p.into_inner());
-            match *e {
-                None => {
-                    *e = Some(Entry { slot, level });
-                    return;
-                }
-                Some(x) => x,
-            }
+        let raises = |e: Option<Entry>| e.is_none_or(|e| level > e.level);
+        let mut entry = self.entry();
+        // The top only rises while a batch runs, so a node at or below it
+        // now stays there; only the others need the lock, and must look at
+        // the entry again once they hold it.
+        let _top = if raises(entry) {
+            let guard = self.top_lock.lock().unwrap_or_else(|p| p.into_inner());
+            entry = self.entry();
+            raises(entry).then_some(guard)
+        } else {
+            None
+        };
+        let Some(entry) = entry else {
+            self.set_entry(Some(Entry { slot, level }));
+            return;
         };
         if entry.slot == slot {
             return;
@@ -539,10 +584,8 @@ impl Graph {
             }
         }
         if level > entry.level {
-            let mut e = self.entry.lock().unwrap_or_else(|p| p.into_inner());
-            if e.is_none_or(|x| level > x.level) {
-                *e = Some(Entry { slot, level });
-            }
+            // `_top` is held: no other insert can have raised the top since.
+            self.set_entry(Some(Entry { slot, level }));
         }
     }
 
@@ -551,7 +594,9 @@ impl Graph {
         let dim = self.params.dim;
         let dst = &mut self.vectors[slot as usize * dim..(slot as usize + 1) * dim];
         if self.params.metric == Metric::Cosine {
-            super::distance::normalize(row, dst);
+            // `Index` checks every vector first (`check_vector`).
+            let normalised = super::distance::normalize(row, dst);
+            debug_assert!(normalised, "a vector that cannot be normalised was stored");
         } else {
             dst.copy_from_slice(row);
         }
@@ -621,40 +666,65 @@ impl Graph {
             };
             slots.push(slot);
         }
+        // Below 64 nodes per thread, starting threads costs more than it
+        // saves. One thread inserts in order, which keeps builds reproducible.
         let threads = threads.max(1).min(n / 64).max(1);
-        if threads == 1 {
-            let mut s = self.scratch.take();
-            for &slot in &slots {
-                self.insert_slot(slot, &mut s);
-            }
-            self.scratch.give(s);
-        } else {
-            let next = AtomicUsize::new(0);
-            let this = &*self;
-            let slots_ref = &slots;
-            std::thread::scope(|sc| {
-                for _ in 0..threads {
-                    sc.spawn(|| {
-                        let mut s = this.scratch.take();
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            if i >= slots_ref.len() {
-                                break;
-                            }
-                            this.insert_slot(slots_ref[i], &mut s);
-                        }
-                        this.scratch.give(s);
-                    });
-                }
-            });
-        }
+        let this = &*self;
+        parallel_for(
+            slots.len(),
+            threads,
+            || (),
+            |_, i| with_scratch(|s| this.insert_slot(slots[i], s)),
+        );
         slots
     }
 
+    /// How many slots `insert_batch` of `n` vectors appends (rather than
+    /// reuses) once the live slots `freeing` have been removed too; mirrors
+    /// its choice of slots, so a caller can reserve room before changing
+    /// anything.
+    pub(crate) fn fresh_slots(&self, n: usize, freeing: &[u32]) -> usize {
+        let free = self.free.len() + freeing.len();
+        if free == self.slots() {
+            // Empty, or every slot a tombstone: `insert_batch` starts over.
+            return n;
+        }
+        let entry_free = self
+            .entry()
+            .is_some_and(|e| self.deleted[e.slot as usize] || freeing.contains(&e.slot));
+        n.saturating_sub(free - usize::from(entry_free))
+    }
+
+    /// Makes room for `fresh` appended slots in every per-slot array and for
+    /// `freeing` more tombstones in the free list, so an allocation failure
+    /// is reported before the graph changes.
+    pub(crate) fn try_reserve(
+        &mut self,
+        fresh: usize,
+        freeing: usize,
+    ) -> Result<(), TryReserveError> {
+        self.free.try_reserve(freeing)?;
+        let need = |words: usize| fresh.saturating_mul(words);
+        self.vectors.try_reserve_exact(need(self.params.dim))?;
+        self.layer0.try_reserve_exact(need(1 + 2 * self.params.m))?;
+        self.upper.try_reserve_exact(fresh)?;
+        self.levels.try_reserve_exact(fresh)?;
+        self.deleted.try_reserve_exact(fresh)?;
+        self.locks.try_reserve_exact(fresh)?;
+        Ok(())
+    }
+
+    /// Forgets every node; the arrays keep their room and the level
+    /// generator its state.
     fn clear(&mut self) {
-        let seed = self.rng;
-        let params = self.params;
-        *self = Graph::new(params, seed);
+        self.vectors.clear();
+        self.layer0.clear();
+        self.upper.clear();
+        self.levels.clear();
+        self.deleted.clear();
+        self.free.clear();
+        self.locks.clear();
+        self.set_entry(None);
     }
 
     /// Tombstones a slot. It keeps its vector and links, so searches still
@@ -755,23 +825,23 @@ impl Graph {
             // leave a few), so "k >= len returns everything" always holds.
             return self.exact(q, k);
         }
-        let mut s = self.scratch.take();
-        let mut links = std::mem::take(&mut s.links);
-        let mut cur = Cand {
-            dist: self.distance_to(q, entry.slot),
-            slot: entry.slot,
-        };
-        for l in (1..=entry.level).rev() {
-            cur = self.greedy(q, cur, l, &mut links);
-        }
-        s.links = links;
-        let skip_deleted = !self.free.is_empty();
-        self.search_layer(q, cur, ef.max(k), 0, skip_deleted, NO_SLOT, &mut s);
-        let mut out: Vec<Cand> = s.best.drain().collect();
-        out.sort_unstable();
-        out.truncate(k);
-        self.scratch.give(s);
-        out
+        with_scratch(|s| {
+            let mut links = std::mem::take(&mut s.links);
+            let mut cur = Cand {
+                dist: self.distance_to(q, entry.slot),
+                slot: entry.slot,
+            };
+            for l in (1..=entry.level).rev() {
+                cur = self.greedy(q, cur, l, &mut links);
+            }
+            s.links = links;
+            let skip_deleted = !self.free.is_empty();
+            self.search_layer(q, cur, ef.max(k), 0, skip_deleted, NO_SLOT, s);
+            let mut out: Vec<Cand> = s.best.drain().collect();
+            out.sort_unstable();
+            out.truncate(k);
+            out
+        })
     }
 
     /// k nearest live slots by brute force, nearest first.
@@ -788,6 +858,97 @@ impl Graph {
         out
     }
 
+    /// Checks the graph's structure: array sizes, the entry point, the free
+    /// list, and every neighbour list (in range, no self or repeated links,
+    /// within the degree bound, only to nodes that have the level, and not
+    /// empty on a level that holds other nodes). O(slots * m); for tests and
+    /// debugging. The message names the first broken rule.
+    #[doc(hidden)]
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let n = self.slots();
+        let (dim, m) = (self.params.dim, self.params.m);
+        let sizes = [
+            ("vectors", self.vectors.len(), n * dim),
+            ("layer0", self.layer0.len(), n * (1 + 2 * m)),
+            ("upper", self.upper.len(), n),
+            ("deleted", self.deleted.len(), n),
+            ("locks", self.locks.len(), n),
+        ];
+        for (what, got, want) in sizes {
+            if got != want {
+                return Err(format!("{what} has {got} entries for {n} slots"));
+            }
+        }
+        let top = self.levels.iter().copied().max();
+        match (self.entry(), top) {
+            (None, None) => {}
+            (Some(e), Some(top)) if (e.slot as usize) < n => {
+                if e.level != top || self.levels[e.slot as usize] != top {
+                    return Err(format!(
+                        "entry point {} at level {} (its own level {}) is not on the top level {top}",
+                        e.slot, e.level, self.levels[e.slot as usize]
+                    ));
+                }
+            }
+            (e, _) => return Err(format!("entry point {e:?} for {n} slots")),
+        }
+        let mut in_free = vec![false; n];
+        for &f in &self.free {
+            let f = f as usize;
+            if f >= n || in_free[f] || !self.deleted[f] {
+                return Err(format!(
+                    "free list entry {f} is out of range, live or repeated"
+                ));
+            }
+            in_free[f] = true;
+        }
+        if self.deleted.iter().filter(|&&d| d).count() != self.free.len() {
+            return Err("a tombstone is missing from the free list".into());
+        }
+        // at_level[l]: how many nodes have level l or more.
+        let mut at_level = [0usize; MAX_LEVEL as usize + 1];
+        for &l in &self.levels {
+            at_level[..=l as usize].iter_mut().for_each(|c| *c += 1);
+        }
+        let mut links = Vec::new();
+        for slot in 0..n as u32 {
+            let level = self.levels[slot as usize];
+            if self.upper[slot as usize].len() != level as usize * (1 + m) {
+                return Err(format!(
+                    "slot {slot} at level {level} has the wrong upper lists"
+                ));
+            }
+            for l in 0..=level {
+                let list = self.list(slot, l);
+                let count = list[0].load(Ordering::Acquire) as usize;
+                if count > self.max_degree(l) {
+                    return Err(format!("slot {slot} has {count} links at level {l}"));
+                }
+                self.read_links(slot, l, &mut links);
+                if links.is_empty() && at_level[l as usize] > 1 {
+                    return Err(format!(
+                        "slot {slot} has no links at level {l}, which holds {} nodes",
+                        at_level[l as usize]
+                    ));
+                }
+                for (i, &to) in links.iter().enumerate() {
+                    if to as usize >= n || to == slot || links[..i].contains(&to) {
+                        return Err(format!(
+                            "slot {slot} links to {to} at level {l}: out of range, itself or twice"
+                        ));
+                    }
+                    if self.levels[to as usize] < l {
+                        return Err(format!(
+                            "slot {slot} links at level {l} to {to}, whose level is {}",
+                            self.levels[to as usize]
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Bytes held by the graph's arrays (not counting the allocator's slack).
     pub fn memory_bytes(&self) -> usize {
         self.vectors.capacity() * 4
@@ -799,5 +960,80 @@ impl Graph {
                 .sum::<usize>()
             + self.levels.capacity() * 3
             + self.free.capacity() * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> GraphParams {
+        GraphParams {
+            dim: 2,
+            metric: Metric::L2,
+            m: 2,
+            ef_construction: 8,
+        }
+    }
+
+    fn grid(n: usize) -> Vec<f32> {
+        (0..n)
+            .flat_map(|i| [(i % 17) as f32, (i / 17) as f32])
+            .collect()
+    }
+
+    #[test]
+    fn check_invariants_notices_a_node_cut_off_on_a_level() {
+        let mut g = Graph::new(params(), 3);
+        g.insert_batch(&grid(300), 1);
+        g.check_invariants().unwrap();
+        let (_, top) = g.entry_point();
+        assert!(top >= 1);
+        let cut = (0..g.slots() as u32)
+            .find(|&s| g.levels[s as usize] >= 1)
+            .unwrap();
+        g.write_links(cut, 1, &[]);
+        let err = g.check_invariants().unwrap_err();
+        assert!(
+            err.contains(&format!("slot {cut} has no links at level 1")),
+            "{err}"
+        );
+        g.write_links(cut, 0, &[cut]);
+        assert!(g.check_invariants().is_err());
+    }
+
+    #[test]
+    fn fresh_slots_predicts_how_much_a_batch_appends() {
+        for (start, removed, freeing, batch) in [
+            (0usize, 0usize, 0usize, 10usize),
+            (100, 10, 0, 5),
+            (100, 10, 0, 30),
+            (100, 10, 20, 25),
+            (100, 10, 20, 40),
+            (100, 100, 0, 7),
+            (100, 60, 40, 50),
+        ] {
+            let mut g = Graph::new(params(), 5);
+            g.insert_batch(&grid(start), 1);
+            for s in 0..removed as u32 {
+                g.remove(s);
+            }
+            let gone: Vec<u32> = (removed as u32..(removed + freeing) as u32).collect();
+            let want = g.fresh_slots(batch, &gone);
+            for &s in &gone {
+                g.remove(s);
+            }
+            let before = if g.free.len() == g.slots() {
+                0
+            } else {
+                g.slots()
+            };
+            g.insert_batch(&grid(batch), 1);
+            assert_eq!(
+                g.slots() - before,
+                want,
+                "{start} slots, {removed} removed, {freeing} freed, batch {batch}"
+            );
+        }
     }
 }

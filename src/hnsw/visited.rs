@@ -1,10 +1,10 @@
-//! Reused "visited" marks and search heaps: one scratch set per searching
-//! thread, taken from a pool and returned, so a search allocates nothing once
-//! the pool is warm.
+//! Reused "visited" marks and search heaps: one scratch set per thread,
+//! kept in a thread-local, so a search allocates nothing once its thread has
+//! searched before and takes no lock to get its scratch.
 
+use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::sync::Mutex;
 
 /// Epoch-stamped visited marks: clearing is one increment, not a memset,
 /// except when the 16-bit epoch wraps (once every 65,535 searches).
@@ -109,27 +109,24 @@ impl Default for Scratch {
     }
 }
 
-/// A pool of scratch sets shared by the threads that search one graph.
-#[derive(Default)]
-pub struct ScratchPool {
-    free: Mutex<Vec<Scratch>>,
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
 }
 
-impl ScratchPool {
-    pub fn take(&self) -> Scratch {
-        self.free
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
-            .unwrap_or_default()
-    }
-
-    pub fn give(&self, s: Scratch) {
-        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        // Keep no more than a handful: one per thread that searches at once.
-        if free.len() < 64 {
-            free.push(s);
-        }
+/// Runs `f` with this thread's scratch set. The visited marks are stamped
+/// with an epoch, so one set serves every graph the thread searches. Nested
+/// use (never done today) and use while the thread-local is being torn down
+/// get a fresh set instead of a panic.
+pub fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    let mut f = Some(f);
+    let done = SCRATCH.try_with(|cell| {
+        cell.try_borrow_mut()
+            .ok()
+            .map(|mut s| (f.take().expect("f is used once"))(&mut s))
+    });
+    match done {
+        Ok(Some(r)) => r,
+        _ => (f.take().expect("f was not used"))(&mut Scratch::new()),
     }
 }
 
@@ -151,5 +148,17 @@ mod tests {
         }
         v.reset(20);
         assert!(v.insert(19));
+    }
+
+    #[test]
+    fn scratch_is_per_thread_and_nesting_gets_a_fresh_set() {
+        with_scratch(|s| s.links.push(7));
+        with_scratch(|s| {
+            assert_eq!(s.links, [7], "the thread keeps its set");
+            with_scratch(|inner| assert!(inner.links.is_empty()));
+        });
+        std::thread::spawn(|| with_scratch(|s| assert!(s.links.is_empty())))
+            .join()
+            .unwrap();
     }
 }
