@@ -368,13 +368,21 @@ impl Index {
     /// Stops the index (the first reason wins) and logs it. Call it with no
     /// lock held: the log may go to a callback of the embedding program.
     fn fail(&self, why: String) -> Error {
-        if self.failed.set(why.clone()).is_ok() {
+        let first = self.failed.set(why).is_ok();
+        self.report_stop(first)
+    }
+
+    /// The error of a stopped index, logged when `first` (this call stopped
+    /// it). Call it with no lock held.
+    fn report_stop(&self, first: bool) -> Error {
+        let why = self.failed.get().map_or("", |w| w.as_str());
+        if first {
             crate::log::log(
                 crate::log::ERROR,
                 &format!("index {:?} stopped: {why}", self.name),
             );
         }
-        self.stopped(self.failed.get().map_or(why.as_str(), |w| w.as_str()))
+        self.stopped(why)
     }
 
     /// Makes the next `add` break an invariant after it has changed the
@@ -613,8 +621,11 @@ impl Index {
             }
         }
         if let Err(why) = inner.check_added(ids, &slots) {
+            // Stopped before the lock is released: no search or snapshot may
+            // see the broken graph as healthy.
+            let first = self.failed.set(why).is_ok();
             drop(guard);
-            return Err(self.fail(why));
+            return Err(self.report_stop(first));
         }
         self.version.fetch_add(1, Ordering::Release);
         drop(guard);

@@ -105,7 +105,7 @@ fn every_accepted_extreme_vector_survives_encode_and_decode() {
         must([1e20, -1e20, 1e20, -1e20], metric == Metric::Cosine);
         must([1e38, 0.0, 0.0, 0.0], metric == Metric::Cosine);
 
-        let blob = lhv1::encode(&idx);
+        let blob = lhv1::encode(&idx).unwrap_or_else(|e| panic!("{metric:?}: encode: {e}"));
         let back = lhv1::decode(&blob).unwrap_or_else(|e| panic!("{metric:?}: {e}"));
         assert_eq!(back.len(), idx.len());
         for q in &accepted {
@@ -146,7 +146,7 @@ fn add_runs_inline_when_no_thread_can_start() {
     let mut want = names.clone();
     want.sort();
     assert_eq!(got, want);
-    let back = lhv1::decode(&lhv1::encode(&idx)).unwrap();
+    let back = lhv1::decode(&lhv1::encode(&idx).unwrap()).unwrap();
     for q in base.chunks_exact(dim).step_by(97) {
         let a = idx.search(q, 10, None).unwrap();
         let b = back.search(q, 10, None).unwrap();
@@ -187,6 +187,7 @@ fn a_broken_invariant_stops_the_index() {
     assert_stopped("search_batch", idx.search_batch(&base, 3, None));
     assert_stopped("get", idx.get("v1"));
     assert_stopped("set_ef_search", idx.set_ef_search(10));
+    assert_stopped("encode", lhv1::encode(&idx));
     // A healthy index is untouched by the hook of another.
     let other = Index::new(IndexParams::new("ok", dim as u32, Metric::L2)).unwrap();
     other.add(&["a"], &base[..dim], None).unwrap();
@@ -222,4 +223,41 @@ fn racing_top_level_inserts_link_every_level() {
         "{} builds broken: {broken:?}",
         broken.len()
     );
+}
+
+/// Point 2: a stopped index is never saved, so the stored copy it was
+/// loaded from (or last saved as) survives a restart whole.
+#[test]
+fn a_stopped_index_keeps_its_stored_copy() {
+    let dir = tempfile_dir("stopped");
+    let url = dir.to_str().unwrap();
+    let dim = 4;
+    let base = clustered(20, dim, 9);
+    {
+        let reg = vectord::Registry::open(Some(url), None).unwrap();
+        let idx = reg
+            .create(IndexParams::new("kept", dim as u32, Metric::L2))
+            .unwrap();
+        idx.add(&refs(&ids(20, "v")), &base, None).unwrap();
+        idx.inject_fault_for_tests();
+        assert_stopped("faulty add", idx.add(&["x"], &base[..dim], None));
+        assert_stopped("save", reg.save(&idx));
+        assert!(reg.flush().is_err(), "flush must report the stopped index");
+        reg.close();
+    }
+    let reg = vectord::Registry::open(Some(url), None).unwrap();
+    let idx = reg.get("kept").unwrap();
+    assert_eq!(idx.len(), 20, "the last good copy is what reopens");
+    assert!(!idx.contains("x"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempfile_dir(what: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "vectord-hardening-{what}-{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    d
 }

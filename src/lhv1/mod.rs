@@ -63,8 +63,13 @@ pub struct Snapshot {
 
 /// Copies the index into a snapshot under its read lock. The buffer has room
 /// for the header and envelope, so `encode_owned` frames it in place.
-pub fn snapshot(index: &Index) -> Snapshot {
+/// A stopped index (see `Index::ensure_healthy`) is refused with `Internal`,
+/// so a broken graph never replaces a good stored copy.
+pub fn snapshot(index: &Index) -> Result<Snapshot> {
     let inner = index.read_contents();
+    // Checked under the lock: an add that breaks an invariant stops the index
+    // before it releases the write lock.
+    index.ensure_healthy()?;
     let metadata: Vec<(Arc<str>, Arc<str>)> = inner
         .ids
         .iter()
@@ -85,20 +90,20 @@ pub fn snapshot(index: &Index) -> Snapshot {
     put_u32(&mut out, GRAPH_FORMAT);
     ids::write_ids(&inner.ids, &mut out);
     graph::write_graph(&inner.graph, &mut out);
-    Snapshot {
+    Ok(Snapshot {
         params: index.params(),
         count: inner.slot_of.len() as u64,
         metadata,
         graph: out,
         version: index.version(),
-    }
+    })
 }
 
 /// Encodes an index. The snapshot is taken under the index's read lock; the
 /// framing is done after the lock is released. Fails with `Unsupported` when
 /// the envelope does not fit the format (see `frame_header`).
 pub fn encode(index: &Index) -> Result<Vec<u8>> {
-    encode_owned(snapshot(index))
+    encode_owned(snapshot(index)?)
 }
 
 /// Frames a snapshot, reusing its graph buffer for the blob.
@@ -303,9 +308,12 @@ mod tests {
         // The public path and the limit it is given agree with frame_header:
         // one byte short of the envelope fails, its exact length does not.
         assert!(matches!(
-            frame_with_limit(snapshot(&idx), env_len - 1),
+            frame_with_limit(snapshot(&idx).unwrap(), env_len - 1),
             Err(Error::Unsupported(_))
         ));
-        assert_eq!(frame_with_limit(snapshot(&idx), env_len).unwrap(), blob);
+        assert_eq!(
+            frame_with_limit(snapshot(&idx).unwrap(), env_len).unwrap(),
+            blob
+        );
     }
 }

@@ -79,13 +79,16 @@ impl Persistor {
     /// whole upload (so saves of one index never overlap and a delete waits
     /// for them); logs only after releasing it.
     pub(super) fn save_now(&self, st: &SaveState) -> Result<()> {
+        // A stopped index is never written (its stored copy is the last good
+        // one), and saying so beats a silent "nothing to save".
+        st.index.ensure_healthy()?;
         let key = self.key(&st.name);
         let saved_bytes = {
             let mut saved = lock(&st.lock);
             if saved.detached || saved.version == Some(st.index.version()) {
                 return Ok(());
             }
-            let snap = lhv1::snapshot(&st.index);
+            let snap = lhv1::snapshot(&st.index)?;
             let snap_version = snap.version;
             let blob = lhv1::encode_owned(snap).map_err(|e| match e {
                 Error::Unsupported(m) => {
@@ -180,6 +183,12 @@ impl Persistor {
                     continue;
                 };
                 if let Err(e) = self.save_now(&st) {
+                    if !matches!(e, Error::Storage(_)) {
+                        // A stopped index or a format limit: trying again
+                        // cannot help; the next change queues it anew.
+                        log(log::ERROR, &format!("{e} (not retried)"));
+                        continue;
+                    }
                     let fails = fails.saturating_add(1);
                     let delay = retry_delay(fails);
                     if lock(&self.states).contains_key(&name) {
