@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use vectord::storeclient::server::{spawn_for_tests, ServerOptions};
+use storaged::{spawn_for_tests, ServerOptions};
 use vectord::{Db, IndexParams, Metric};
 
 fn arg(name: &str, default: usize) -> usize {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use vectord::storeclient::server::{spawn_for_tests, ServerOptions};
+use storaged::{spawn_for_tests, ServerOptions};
 use vectord::storeclient::{
     decode_key_segment, encode_key_segment, open_store, DirStore, HttpStore, Store, StoreError,
     StoreOptions,

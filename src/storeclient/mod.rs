@@ -7,8 +7,7 @@
 //! * [`HttpStore`]: a blocking client of the storaged object service, whose
 //!   wire protocol is described in `docs/storaged-protocol.md`.
 //!
-//! [`server`] holds a small reference implementation of the storaged
-//! service over a directory (used by `examples/storaged.rs` and the tests).
+//! The reference storaged server is the `storaged` workspace crate.
 //!
 //! Keys are arbitrary non-empty UTF-8 strings other than `.` and `..`. Both
 //! stores map a key to a single path segment / file name with
@@ -17,7 +16,6 @@
 
 mod dir;
 mod http;
-pub mod server;
 
 pub use dir::DirStore;
 pub use http::HttpStore;
