@@ -96,6 +96,37 @@ impl DirStore {
     }
 }
 
+fn not_regular(path: &Path) -> StoreError {
+    StoreError::Storage(format!(
+        "{} is not a regular file (special files and symlinks are never objects)",
+        path.display()
+    ))
+}
+
+/// Opens `path` for reading only if it is a regular file: a symlink is not
+/// followed, and a FIFO or device neither blocks the open nor is read.
+fn open_regular(path: &Path, key: &str) -> Result<File, StoreError> {
+    let mut oo = OpenOptions::new();
+    oo.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        oo.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let f = match oo.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(StoreError::KeyNotFound(key.to_string()))
+        }
+        Err(e) => return Err(io_err("open", path, e)),
+    };
+    let md = f.metadata().map_err(|e| io_err("stat", path, e))?;
+    if !md.is_file() {
+        return Err(not_regular(path));
+    }
+    Ok(f)
+}
+
 #[cfg(unix)]
 fn process_alive(pid: i32) -> bool {
     if pid <= 0 {
@@ -138,13 +169,7 @@ impl Store for DirStore {
 
     fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
         let path = self.path_for(key)?;
-        let f = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StoreError::KeyNotFound(key.to_string()))
-            }
-            Err(e) => return Err(io_err("open", &path, e)),
-        };
+        let f = open_regular(&path, key)?;
         let len = f.metadata().map_err(|e| io_err("stat", &path, e))?.len();
         let too_big = |n: u64| {
             StoreError::Storage(format!(
@@ -167,6 +192,14 @@ impl Store for DirStore {
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         let path = self.path_for(key)?;
+        match fs::symlink_metadata(&path) {
+            Ok(md) if md.is_file() => {}
+            Ok(_) => return Err(not_regular(&path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::KeyNotFound(key.to_string()))
+            }
+            Err(e) => return Err(io_err("stat", &path, e)),
+        }
         match fs::remove_file(&path) {
             Ok(()) => self.sync_dir(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -190,13 +223,14 @@ impl Store for DirStore {
             if !key.starts_with(prefix) || check_key(&key).is_err() {
                 continue;
             }
+            // Only regular files are objects: a FIFO would block the load,
+            // a symlink could point out of the store (or at /dev/zero).
             match entry.file_type() {
-                Ok(t) if t.is_dir() => continue,
+                Ok(t) if t.is_file() => keys.push(key),
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io_err("stat", &entry.path(), e)),
             }
-            keys.push(key);
         }
         keys.sort();
         Ok(keys)
