@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 use vectord::lhv1::{self, Info};
-use vectord::persist::{Options, SaveMode};
+use vectord::registry::{Options, SaveMode};
 use vectord::storeclient::{open_store, Store};
-use vectord::{Db, Error, Index, IndexParams};
+use vectord::{Error, Index, IndexParams, Registry};
 
 #[derive(Parser)]
 #[command(
@@ -646,10 +646,10 @@ fn export(store_url: &str, name: &str, file: &str, opts: &Options) -> Out {
 
 /// Opens the registry with saving left to the caller, so a failed save is
 /// an error here rather than a log line.
-fn open_db(store: &str, mut opts: Options) -> Result<Arc<Db>, Fail> {
+fn open_db(store: &str, mut opts: Options) -> Result<Arc<Registry>, Fail> {
     opts.save = SaveMode::Manual;
     let s = open_store(store, &opts.store).map_err(|e| lib_fail(&format!("store {store:?}"), e))?;
-    Db::with_store(s, opts).map_err(|e| lib_fail(&format!("store {store:?}"), e))
+    Registry::with_store(s, opts).map_err(|e| lib_fail(&format!("store {store:?}"), e))
 }
 
 fn import(store: &str, file: &str, rename: Option<&str>, opts: Options) -> Out {

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use vectord::storeclient::{DirStore, StoreOptions};
-use vectord::{Db, IndexParams, Metric};
+use vectord::{IndexParams, Metric, Registry};
 
 fn vectord(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vectord"))
@@ -42,7 +42,7 @@ fn fresh_dir(name: &str) -> PathBuf {
 fn store(name: &str) -> PathBuf {
     let dir = fresh_dir(name);
     let url = dir.to_str().unwrap();
-    let db = Db::open(Some(url), None).unwrap();
+    let db = Registry::open(Some(url), None).unwrap();
     let fruit = db
         .create(IndexParams::new("fruit", 3, Metric::Cosine))
         .unwrap();
@@ -275,7 +275,9 @@ fn export_import_search_and_rm() {
     let o = vectord(&["search", d, "fruit", "--vector", "[1, 0, 0.1]", "-k", "2"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.starts_with("  1. apple  distance"), "{out}");
+    let first: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(first[..3], ["1.", "apple", "distance"], "{out}");
+    assert_eq!(out.lines().count(), 2, "{out}");
     assert!(out.contains(r#"{"color":"red"}"#), "{out}");
 
     // Wrong dimension is a usage error; an unknown index is "not found".
