@@ -251,7 +251,7 @@ fn list_objects(
             format!("store {label:?}: listing {:?}: {e}", opts.prefix),
         )
     })?;
-    Ok(keys
+    let mut objects: Vec<(String, String)> = keys
         .into_iter()
         .filter_map(|k| {
             let name = k
@@ -259,7 +259,10 @@ fn list_objects(
                 .strip_suffix(".lhv1")?;
             Some((name.to_string(), k.clone()))
         })
-        .collect())
+        .collect();
+    // By index name: key order puts "a-b" before "a" (the ".lhv1" suffix).
+    objects.sort();
+    Ok(objects)
 }
 
 fn get_object(store: &dyn Store, label: &str, key: &str) -> Result<Vec<u8>, Fail> {
