@@ -487,6 +487,8 @@ fn vectord_crc(bytes: &[u8]) -> u32 {
 struct Progress {
     enabled: bool,
     start: Instant,
+    /// When the line was last drawn, from `start`.
+    drawn: Duration,
     shown: bool,
 }
 
@@ -495,14 +497,21 @@ impl Progress {
         Progress {
             enabled: std::io::stderr().is_terminal(),
             start: Instant::now(),
+            drawn: Duration::ZERO,
             shown: false,
         }
     }
 
     fn update(&mut self, done: usize, total: usize, bytes: u64) {
-        if !self.enabled || self.start.elapsed() < Duration::from_millis(500) {
+        let now = self.start.elapsed();
+        // Redrawn at most ten times a second, and the last object always.
+        if !self.enabled
+            || now < Duration::from_millis(500)
+            || (done < total && now < self.drawn + Duration::from_millis(100))
+        {
             return;
         }
+        self.drawn = now;
         const WIDTH: usize = 30;
         let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
         eprint!(

@@ -103,6 +103,8 @@ fn verify_finds_the_damaged_object_among_good_ones() {
         "{bad_line}"
     );
     assert!(out.contains("3 checked, 2 ok, 1 damaged"), "{out}");
+    // No progress bar when stderr is not a terminal.
+    assert_eq!(stderr(&o), "");
 
     let j = json(&vectord(&["verify", "--json", d]));
     assert_eq!(j["damaged"], 1);
