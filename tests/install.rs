@@ -10,7 +10,7 @@ use std::process::Command;
 
 #[path = "common/cbuild.rs"]
 mod cbuild;
-use cbuild::{profile_dir, root};
+use cbuild::{compiler, profile_dir, root, static_lib};
 
 /// The cdylib this test run built (cargo test builds it in deps/).
 fn shared_lib() -> PathBuf {
@@ -107,4 +107,39 @@ fn shared_library_soname_carries_the_abi_version() {
         .unwrap_or_else(|| panic!("libvectord.so has no SONAME:\n{dynamic}"));
     let want = format!("[libvectord.so.{}]", vectord::ffi::VECTORD_ABI_VERSION);
     assert!(soname.contains(&want), "{soname} (want {want})");
+}
+
+/// The header's version macros, compiled into a C program, against what the
+/// library answers at run time and what Cargo.toml says.
+#[test]
+fn header_version_macros_equal_the_runtime_versions() {
+    const PROGRAM: &str = r#"#include <stdio.h>
+#include "vectord.h"
+int main(void) {
+    printf("%d.%d.%d|%s|%s|%d|%u\n", VECTORD_VERSION_MAJOR, VECTORD_VERSION_MINOR,
+           VECTORD_VERSION_PATCH, VECTORD_VERSION_STRING, vectord_version(),
+           VECTORD_ABI_VERSION, vectord_abi_version());
+    return 0;
+}
+"#;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("version-macros");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("version.c");
+    std::fs::write(&src, PROGRAM).unwrap();
+    let exe = dir.join("version");
+    let mut cc = compiler(false).to_command();
+    cc.args(["-std=c99", "-Wall", "-Werror", "-I"])
+        .arg(root().join("include"))
+        .arg(&src)
+        .arg(static_lib())
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&exe);
+    let built = cc.output().expect("run the C compiler");
+    assert!(built.status.success(), "{built:?}");
+    let out = Command::new(&exe).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = String::from_utf8(out.stdout).unwrap();
+    let v = env!("CARGO_PKG_VERSION");
+    let abi = vectord::ffi::VECTORD_ABI_VERSION;
+    assert_eq!(out.trim(), format!("{v}|{v}|{v}|{abi}|{abi}"));
 }
