@@ -111,7 +111,20 @@ type Out = Result<(Value, String, bool), Fail>;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
-    let secrets = Secrets::from_args();
+    let secrets = Arc::new(Secrets::from_args());
+    // The library's own warnings (an object that failed to load, ...) name
+    // the store too, so they go through the same redaction.
+    let for_log = secrets.clone();
+    vectord::log::set_log_callback(Some(Box::new(move |level, message| {
+        if level <= vectord::log::WARN {
+            let tag = if level == vectord::log::ERROR {
+                "error"
+            } else {
+                "warning"
+            };
+            eprintln!("vectord: {tag}: {}", for_log.redact(message));
+        }
+    })));
     match run(cli) {
         Ok((doc, text, ok)) => {
             let mut stdout = std::io::stdout().lock();

@@ -323,3 +323,34 @@ fn usage_errors_exit_2_and_secrets_are_not_printed() {
     assert_eq!(o.status.code(), Some(2));
     assert!(!stderr(&o).contains("hunter2") && !stderr(&o).contains("s3cr3t"));
 }
+
+#[test]
+fn http_store_and_library_warnings_without_secrets() {
+    let dir = store("http");
+    let server = storaged::spawn_for_tests(&dir, storaged::ServerOptions::default()).unwrap();
+    let url = server.url().replacen("http://", "http://admin:hunter2@", 1);
+    let o = vectord(&["ls", &url]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let names: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(names, ["bad", "fruit", "points"]);
+    let o = vectord(&["verify", &url]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("3 checked, 2 ok, 1 damaged"),
+        "{}",
+        stdout(&o)
+    );
+    // Opening the registry logs the damaged object with the store's URL.
+    let o = vectord(&["search", &url, "fruit", "--vector", "[1, 0, 0]", "-k", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("bad") && err.contains("CRC32C"), "{err}");
+    assert!(err.contains("http://***@127.0.0.1:"), "{err}");
+    let all = stdout(&o) + &err;
+    assert!(!all.contains("hunter2"), "{all}");
+}
