@@ -15,8 +15,9 @@
 #   --prefix   where the files go and what vectord.pc points at (default /usr/local)
 #   --destdir  staging root prepended to every path (for packagers); vectord.pc
 #              still says PREFIX
-#   --no-build install what the last `cargo build --release --workspace` made
+#   --no-build install what the last release build made
 set -eu
+here=$(pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
@@ -31,12 +32,12 @@ while [ $# -gt 0 ]; do
         --destdir) [ $# -ge 2 ] || usage; destdir=$2; shift 2 ;;
         --destdir=*) destdir=${1#--destdir=}; shift ;;
         --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) usage ;;
     esac
 done
 case "$prefix" in /*) ;; *) echo "install.sh: --prefix must be an absolute path" >&2; exit 2 ;; esac
-case "$destdir" in ''|/*) ;; *) destdir=$(pwd)/$destdir ;; esac
+case "$destdir" in ''|/*) ;; *) destdir=$here/$destdir ;; esac
 
 # The versions come from where the build takes them: Cargo.toml for the file
 # name, VECTORD_ABI_VERSION (src/ffi/mod.rs, also read by build.rs for the
