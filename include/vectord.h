@@ -44,6 +44,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define VECTORD_VERSION_STRINGIFY_(x) #x
+#define VECTORD_VERSION_STRINGIFY(x) VECTORD_VERSION_STRINGIFY_(x)
+/** "MAJOR.MINOR.PATCH", equal to what vectord_version() returns. */
+#define VECTORD_VERSION_STRING \
+    VECTORD_VERSION_STRINGIFY(VECTORD_VERSION_MAJOR) "." \
+    VECTORD_VERSION_STRINGIFY(VECTORD_VERSION_MINOR) "." \
+    VECTORD_VERSION_STRINGIFY(VECTORD_VERSION_PATCH)
+
 /**
  * Major version of the library (`vectord_version()` is "MAJOR.MINOR.PATCH").
  */

@@ -2,7 +2,9 @@
 # Sets up what the tests need on a fresh Debian machine (as root), then runs
 # every test: format and lint checks, the Rust tests (which also compile and
 # run the C tests, the header drift check and the restart acceptance), the C
-# tests under valgrind and AddressSanitizer, and the Go tests with -race.
+# tests under valgrind and AddressSanitizer, the Go tests with -race, and
+# scripts/install-test.sh (install into a temporary prefix, then build C and
+# Go programs outside the checkout with pkg-config).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,8 @@ command -v cc >/dev/null 2>&1 || missing+=(gcc)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+command -v readelf >/dev/null 2>&1 || missing+=(binutils)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -25,6 +29,7 @@ if command -v rustup >/dev/null 2>&1; then
   rustup component add rustfmt clippy >/dev/null 2>&1 || true
 fi
 cargo --version; cc --version | head -1; valgrind --version; go version
+echo "pkg-config $(pkg-config --version)"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -40,5 +45,8 @@ cargo test --release
 
 step "Go binding: go vet, go test -race, the Go example"
 ./scripts/go-test.sh
+
+step "install into temporary prefixes; C and Go programs outside the repository"
+./scripts/install-test.sh
 
 step "all tests passed"

@@ -1,9 +1,11 @@
 // Package vectord is the Go binding of vectord: named, persistent HNSW
 // vector indexes behind a C ABI.
 //
-// The package links the static library that cargo builds
-// (target/release/libvectord.a at the repository root), so run
-// `cargo build --release` before `go build` or `go test`.
+// By default the package links the static library that cargo builds in
+// this repository (target/release/libvectord.a), so run
+// `cargo build --release` before `go build` or `go test`. With the build tag
+// vectord_pkgconfig it uses an installed vectord instead, found by
+// `pkg-config vectord` (scripts/install.sh installs it; see README.md).
 //
 // A Registry holds named indexes, in memory or persisted to a directory or
 // an HTTP storaged service. An Index can also live on its own (NewIndex,
@@ -16,8 +18,6 @@
 package vectord
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: ${SRCDIR}/../../target/release/libvectord.a -lm -ldl -lpthread
 #include <stdlib.h>
 #include "vectord.h"
 */

@@ -390,6 +390,29 @@ pub(crate) fn mul_len(a: usize, b: usize, what: &str) -> Result<usize, Error> {
         .ok_or_else(|| invalid(format!("{what}: {a} * {b} overflows")))
 }
 
+// cbindgen copies literal constants into the header but cannot evaluate
+// env!(), so the version is written out above; this check makes the build
+// fail when Cargo.toml's version and the header's macros disagree. (The
+// header builds VECTORD_VERSION_STRING from these three; cbindgen.toml.)
+const _: () = assert!(
+    VECTORD_VERSION_MAJOR == parse_u32(env!("CARGO_PKG_VERSION_MAJOR"))
+        && VECTORD_VERSION_MINOR == parse_u32(env!("CARGO_PKG_VERSION_MINOR"))
+        && VECTORD_VERSION_PATCH == parse_u32(env!("CARGO_PKG_VERSION_PATCH")),
+    "VECTORD_VERSION_MAJOR/MINOR/PATCH differ from the version in Cargo.toml"
+);
+
+const fn parse_u32(s: &str) -> u32 {
+    let s = s.as_bytes();
+    let mut v = 0u32;
+    let mut i = 0;
+    while i < s.len() {
+        assert!(s[i].is_ascii_digit(), "version part is not a number");
+        v = v * 10 + (s[i] - b'0') as u32;
+        i += 1;
+    }
+    v
+}
+
 static VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
 
 /// The library version, "MAJOR.MINOR.PATCH". Static storage: never NULL,
