@@ -683,10 +683,10 @@ fn import(store: &str, file: &str, rename: Option<&str>, opts: Options) -> Out {
         None => blob,
         Some(new) => {
             let index = lhv1::decode(&blob).map_err(|e| lib_fail(file, e))?;
-            let mut snap = index.snapshot();
+            let mut snap = lhv1::snapshot(&index).map_err(|e| lib_fail(file, e))?;
             snap.params.name = new.to_string();
             snap.params.validate().map_err(|e| lib_fail("--name", e))?;
-            lhv1::encode_owned(snap)
+            lhv1::encode_owned(snap).map_err(|e| lib_fail(file, e))?
         }
     };
     let db = open_db(store, opts)?;
