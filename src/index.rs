@@ -785,7 +785,8 @@ impl Index {
         let slots_before = inner.graph.slots();
         let bytes = |i: &Inner| {
             i.graph.memory_bytes()
-                + (i.ids.capacity() + i.metadata.capacity()) * std::mem::size_of::<Option<Arc<str>>>()
+                + (i.ids.capacity() + i.metadata.capacity())
+                    * std::mem::size_of::<Option<Arc<str>>>()
         };
         let bytes_before = bytes(inner);
         if inner.graph.tombstone_fraction() == 0.0 {

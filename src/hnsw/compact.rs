@@ -147,17 +147,20 @@ impl Graph {
             _ => {
                 // The entry point was a tombstone: the highest live node
                 // takes over (nothing live is above it).
-                let (slot, level) = self
-                    .levels
-                    .iter()
-                    .enumerate()
-                    .fold((0usize, 0u8), |best, (s, &l)| {
-                        if l > best.1 {
-                            (s, l)
-                        } else {
-                            best
-                        }
-                    });
+                let (slot, level) =
+                    self.levels
+                        .iter()
+                        .enumerate()
+                        .fold(
+                            (0usize, 0u8),
+                            |best, (s, &l)| {
+                                if l > best.1 {
+                                    (s, l)
+                                } else {
+                                    best
+                                }
+                            },
+                        );
                 Entry {
                     slot: slot as u32,
                     level,

@@ -107,7 +107,15 @@ impl Graph {
         };
         let mut links = Vec::new();
         let start = self.descend(q, entry, level, &mut links);
-        self.search_layer(q, start, self.params.ef_construction, level, true, exclude, s);
+        self.search_layer(
+            q,
+            start,
+            self.params.ef_construction,
+            level,
+            true,
+            exclude,
+            s,
+        );
         let mut out: Vec<Cand> = s.best.drain().collect();
         out.sort_unstable();
         out
@@ -347,9 +355,14 @@ impl Graph {
     /// in-degree fell to 0 since the last pass, and links each one that has
     /// none from its nearest live neighbours. Linking can push another node
     /// out of a full list; that node is checked in turn.
+    ///
+    /// An in-link is not yet reachability: racing inserts can leave a small
+    /// island whose nodes only link to each other. When the batch is large
+    /// enough to pay for it (like a full scan in `detach`), a walk over every
+    /// layer-0 link from the entry point finds such nodes and links them
+    /// from the reachable part.
     pub(super) fn ensure_reachable(&mut self, batch: &[u32]) {
-        let mut todo =
-            std::mem::take(&mut *self.orphans.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut todo = std::mem::take(&mut *self.orphans.lock().unwrap_or_else(|p| p.into_inner()));
         let Some(entry) = self.entry() else {
             return;
         };
@@ -359,25 +372,73 @@ impl Graph {
         todo.extend_from_slice(batch);
         let mut s = self.scratch.take();
         let mut links = Vec::new();
-        while let Some(x) = todo.pop() {
-            if self.deleted[x as usize] || x == entry.slot || self.in_degree(x) > 0 {
-                continue;
+        let walk = batch.len() * FULL_SCAN_DIVISOR >= self.slots();
+        // Bounded: each round fixes every node found; a forced link can cut
+        // off at most one other node per fix.
+        for _ in 0..8 {
+            while let Some(x) = todo.pop() {
+                if self.deleted[x as usize] || x == entry.slot || self.in_degree(x) > 0 {
+                    continue;
+                }
+                self.link_from_reachable(x, entry, &mut s, &mut links);
+                todo.append(&mut self.orphans.lock().unwrap_or_else(|p| p.into_inner()));
             }
-            self.link_orphan(x, entry, &mut s, &mut links);
+            if !walk {
+                break;
+            }
+            let mut reached = self.reached_from(entry.slot);
+            let mut fixed = false;
+            for x in 0..self.slots() as u32 {
+                if reached[x as usize] || self.deleted[x as usize] {
+                    continue;
+                }
+                self.link_from_reachable(x, entry, &mut s, &mut links);
+                self.mark_reached(x, &mut reached);
+                fixed = true;
+            }
             todo.append(&mut self.orphans.lock().unwrap_or_else(|p| p.into_inner()));
+            if !fixed && todo.is_empty() {
+                break;
+            }
         }
         self.scratch.give(s);
     }
 
-    /// Gives `x` an incoming layer-0 link: offered to its nearest live
-    /// neighbours with the usual pruning; if every one of them prunes it
-    /// away, it replaces a link of its nearest neighbour, preferably one
-    /// whose target has other in-links (so nobody new is cut off).
-    fn link_orphan(&self, x: u32, entry: Entry, s: &mut Scratch, links: &mut Vec<u32>) {
+    /// Which slots a walk over layer-0 links from `start` reaches.
+    fn reached_from(&self, start: u32) -> Vec<bool> {
+        let mut reached = vec![false; self.slots()];
+        self.mark_reached(start, &mut reached);
+        reached
+    }
+
+    fn mark_reached(&self, start: u32, reached: &mut [bool]) {
+        if reached[start as usize] {
+            return;
+        }
+        reached[start as usize] = true;
+        let mut stack = vec![start];
+        let mut links = Vec::new();
+        while let Some(n) = stack.pop() {
+            self.read_links(n, 0, &mut links);
+            for &l in &links {
+                if !reached[l as usize] {
+                    reached[l as usize] = true;
+                    stack.push(l);
+                }
+            }
+        }
+    }
+
+    /// Adds `x` to the layer-0 list of a node a search reaches: offered to
+    /// its nearest live neighbours (as found from the entry point) with the
+    /// usual pruning; if every one of them prunes it away, it replaces a link
+    /// of its nearest neighbour, preferably one whose target has other
+    /// in-links (so nobody new is cut off).
+    fn link_from_reachable(&self, x: u32, entry: Entry, s: &mut Scratch, links: &mut Vec<u32>) {
         let cands = self.nearest_live(self.vector(x), 0, x, s);
         for c in cands.iter().take(self.params.m) {
             self.link_back(c.slot, x, 0, links);
-            if self.in_degree(x) > 0 {
+            if self.list_contains(c.slot, 0, x) {
                 return;
             }
         }
@@ -395,10 +456,7 @@ impl Graph {
                 .enumerate()
                 .max_by(|a, b| {
                     let key = |&(_, &l): &(usize, &u32)| {
-                        (
-                            self.in_degree(l) >= 2,
-                            self.dist.eval(base, self.vector(l)),
-                        )
+                        (self.in_degree(l) >= 2, self.dist.eval(base, self.vector(l)))
                     };
                     let (ka, kb) = (key(a), key(b));
                     ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
@@ -407,15 +465,15 @@ impl Graph {
                 .unwrap_or(0);
             links[victim] = x;
         }
-        let copy = links.clone();
-        self.write_links(host, 0, &copy);
+        self.write_links(host, 0, links);
     }
 
     /// Checks the graph's structural invariants: links in range, no self
     /// links or repeats, degrees within bounds, upper links to nodes that
     /// have that level, the entry point on the top level of the live nodes,
-    /// in-degree counters equal to a fresh count, and every live slot but the
-    /// entry point with an incoming layer-0 link. The first violation found
+    /// in-degree counters equal to a fresh count, every live slot but the
+    /// entry point with an incoming layer-0 link, and every live slot
+    /// reachable from the entry point over layer-0 links. The first violation found
     /// is described in the error.
     pub fn check_invariants(&self) -> Result<(), String> {
         let slots = self.slots() as u32;
@@ -467,6 +525,12 @@ impl Graph {
             if live >= 2 && n != entry.slot && self.in_degree(n) == 0 {
                 return Err(format!("live slot {n} has no incoming layer-0 link"));
             }
+        }
+        let reached = self.reached_from(entry.slot);
+        if let Some(n) = (0..slots).find(|&n| !self.deleted[n as usize] && !reached[n as usize]) {
+            return Err(format!(
+                "live slot {n} cannot be reached from the entry point on layer 0"
+            ));
         }
         Ok(())
     }
@@ -520,7 +584,9 @@ mod tests {
         for s in (0..2000).step_by(3) {
             g.remove(s);
         }
-        let v: Vec<f32> = (0..400 * 8).map(|i| ((i * 37) % 101) as f32 / 101.0).collect();
+        let v: Vec<f32> = (0..400 * 8)
+            .map(|i| ((i * 37) % 101) as f32 / 101.0)
+            .collect();
         g.insert_batch(&v[..8], 1);
         g.insert_batch(&v, 1);
         g.check_invariants().unwrap();
