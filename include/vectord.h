@@ -322,6 +322,15 @@ enum vectord_status vectord_index_add(struct vectord_index *idx, size_t n, const
 enum vectord_status vectord_index_remove(struct vectord_index *idx, size_t n, const char *const *ids, struct vectord_error **err);
 
 /**
+ * Drops removed items for good: renumbers the index's slots, repairs the
+ * links around removed items and releases their memory, so the saved
+ * object shrinks too. Every live item keeps its id, vector and metadata.
+ * Holds the index exclusively while it runs. A save compacts on its own
+ * once removed items exceed a fixed share of the slots.
+ */
+enum vectord_status vectord_index_compact(struct vectord_index *idx, struct vectord_error **err);
+
+/**
  * The `k` nearest items to `query` (`dim` floats), nearest first, using the
  * index's ef_search.
  */
