@@ -359,6 +359,15 @@ enum vectord_status vectord_index_add(struct vectord_index *idx, size_t n, const
 enum vectord_status vectord_index_remove(struct vectord_index *idx, size_t n, const char *const *ids, struct vectord_error **err);
 
 /**
+ * Drops removed items for good: renumbers the index's slots, repairs the
+ * links around removed items and releases their memory, so the saved
+ * object shrinks too. Every live item keeps its id, vector and metadata.
+ * `idx` must not be NULL. Holds the index exclusively while it runs. A save compacts on its own
+ * once removed items exceed a fixed share of the slots.
+ */
+enum vectord_status vectord_index_compact(struct vectord_index *idx, struct vectord_error **err);
+
+/**
  * The `k` (>= 1) nearest items to `query`, nearest first, with the index's
  * ef_search; fewer when the index holds fewer. `idx`, `query` (`dim`
  * floats at any byte alignment) and `out` must not be NULL. On success

@@ -254,6 +254,23 @@ func (i *Index) Remove(ids ...string) error {
 	return takeError(st, cerr)
 }
 
+// Compact drops removed items for good: the index's slots are renumbered,
+// the links around removed items repaired, and their memory released, so the
+// saved object shrinks as well. Live items keep their ids, vectors and
+// metadata. The index is locked exclusively while it runs; saves compact on
+// their own once removed items exceed a fixed share of the slots.
+func (i *Index) Compact() error {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	if i.ptr == nil {
+		return errClosed("index")
+	}
+	var cerr *C.vectord_error
+	st := C.vectord_index_compact(i.ptr, &cerr)
+	runtime.KeepAlive(i)
+	return takeError(st, cerr)
+}
+
 func (i *Index) checkQuery(q []float32, what string) error {
 	if len(q) != i.dim {
 		return newError(StatusDimensionMismatch, fmt.Sprintf(

@@ -424,3 +424,47 @@ func TestErrorType(t *testing.T) {
 		}
 	}
 }
+
+func TestCompact(t *testing.T) {
+	const n, dim = 1000, 8
+	idx, is, vs := newTestIndex(t, "compact", n, dim, L2)
+	before, err := idx.Encode()
+	must(t, err)
+	var gone []string
+	for j := range is {
+		if j%10 != 0 {
+			gone = append(gone, is[j])
+		}
+	}
+	must(t, idx.Remove(gone...))
+	must(t, idx.Compact())
+	after, err := idx.Encode()
+	must(t, err)
+	if len(after)*100 > len(before)*15 {
+		t.Fatalf("encoded size %d -> %d after removing 90%% and compacting", len(before), len(after))
+	}
+	if idx.Len() != n/10 {
+		t.Fatalf("len %d", idx.Len())
+	}
+	for j := 0; j < n; j += 10 {
+		v, md, err := idx.Get(is[j])
+		must(t, err)
+		for c := range v {
+			if v[c] != vs[j*dim+c] {
+				t.Fatalf("vector of %s changed", is[j])
+			}
+		}
+		if string(md) != `{"i":`+itoa(j)+`}` {
+			t.Fatalf("metadata of %s is %s", is[j], md)
+		}
+		hits, err := idx.Search(v, 1)
+		must(t, err)
+		if len(hits) != 1 || hits[0].ID != is[j] {
+			t.Fatalf("self-query of %s gave %v", is[j], hits)
+		}
+	}
+	must(t, idx.Close())
+	if err := idx.Compact(); err == nil {
+		t.Fatal("Compact on a closed index succeeded")
+	}
+}

@@ -200,6 +200,22 @@ pub unsafe extern "C" fn vectord_index_remove(
     })
 }
 
+/// Drops removed items for good: renumbers the index's slots, repairs the
+/// links around removed items and releases their memory, so the saved
+/// object shrinks too. Every live item keeps its id, vector and metadata.
+/// `idx` must not be NULL. Holds the index exclusively while it runs. A save compacts on its own
+/// once removed items exceed a fixed share of the slots.
+#[no_mangle]
+pub unsafe extern "C" fn vectord_index_compact(
+    idx: *mut vectord_index,
+    err: *mut *mut vectord_error,
+) -> vectord_status {
+    boundary(err, || {
+        let h = index_arg(idx)?;
+        h.index.compact().map(|_| ())
+    })
+}
+
 /// # Safety
 /// As `vectord_index_search`.
 unsafe fn search_into(

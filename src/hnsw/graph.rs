@@ -7,8 +7,8 @@
 //!
 //! Slots are the graph's internal ids. A removed item leaves a tombstone: the
 //! slot keeps its vector and links so searches can still route through it,
-//! its live neighbours get their lists repaired, it is never returned, and a
-//! later insert reuses the slot.
+//! it is never returned, and a later insert reuses the slot (after repairing
+//! the lists that link to it) or a compaction drops it (compact.rs).
 //!
 //! Concurrency model: structural changes (growing the arrays, tombstones,
 //! repairs) need `&mut Graph`. Inserting a batch runs on several threads over
@@ -30,6 +30,13 @@ use std::sync::Mutex;
 use super::distance::{DistFn, Metric};
 use super::visited::{with_scratch, Cand, Scratch};
 use crate::parallel::parallel_for;
+
+// Link repair, reachability and compaction live in their own files; as child
+// modules they reach the graph's private lists and counters.
+#[path = "compact.rs"]
+mod compact;
+#[path = "repair.rs"]
+mod repair;
 
 /// Highest level a node may have. With M >= 2 the chance of reaching it is
 /// below 1e-9 per node; the cap keeps the binary form and validation bounded.
@@ -117,6 +124,13 @@ pub struct Graph {
     entry: AtomicU64,
     /// Held by an insert that raises the top level, for its whole insert.
     top_lock: Mutex<()>,
+    /// Per slot: how many layer-0 lists (of any slot, tombstones included)
+    /// name it. Kept exact by `write_links`; lets a repair know when it has
+    /// found every list pointing at a slot without scanning them all.
+    indeg: Vec<AtomicU32>,
+    /// Slots whose layer-0 in-degree fell to 0 since the last reachability
+    /// pass (`repair.rs`); rare, so a mutex is cheap.
+    orphans: Mutex<Vec<u32>>,
     pub(crate) rng: u64,
 }
 
@@ -155,6 +169,8 @@ impl Graph {
             locks: Vec::new(),
             entry: AtomicU64::new(Entry::pack(None)),
             top_lock: Mutex::new(()),
+            indeg: Vec::new(),
+            orphans: Mutex::new(Vec::new()),
             rng: seed,
         }
     }
@@ -178,7 +194,7 @@ impl Graph {
             slot: entry,
             level: levels[entry as usize],
         });
-        Graph {
+        let mut g = Graph {
             dist: DistFn::new(params.metric),
             params,
             vectors,
@@ -190,8 +206,12 @@ impl Graph {
             locks: (0..n).map(|_| AtomicBool::new(false)).collect(),
             entry: AtomicU64::new(Entry::pack(entry)),
             top_lock: Mutex::new(()),
+            indeg: Vec::new(),
+            orphans: Mutex::new(Vec::new()),
             rng,
-        }
+        };
+        g.indeg = g.count_in_degrees();
+        g
     }
 
     #[inline]
@@ -275,11 +295,15 @@ impl Graph {
     }
 
     /// Overwrites a node's neighbour list; the caller holds the node's lock
-    /// (or `&mut self`).
+    /// (or `&mut self`). On layer 0 the in-degree counters follow: what
+    /// leaves the list is decremented, what enters it incremented.
     fn write_links(&self, slot: u32, level: u8, links: &[u32]) {
         let list = self.list(slot, level);
         if let Some((count, words)) = list.split_first() {
             let n = links.len().min(words.len());
+            if level == 0 {
+                self.count_list_change(count, words, &links[..n]);
+            }
             for (w, &l) in words.iter().zip(&links[..n]) {
                 w.store(l, Ordering::Relaxed);
             }
@@ -639,6 +663,7 @@ impl Graph {
             self.levels.reserve(fresh);
             self.deleted.reserve(fresh);
             self.locks.reserve(fresh);
+            self.indeg.reserve(fresh);
         }
         let mut reuse = reused.into_iter();
         for row in vectors.chunks_exact(dim) {
@@ -661,6 +686,7 @@ impl Graph {
                     self.levels.push(level);
                     self.deleted.push(false);
                     self.locks.push(AtomicBool::new(false));
+                    self.indeg.push(AtomicU32::new(0));
                     slot
                 }
             };
@@ -676,6 +702,7 @@ impl Graph {
             || (),
             |_, i| with_scratch(|s| this.insert_slot(slots[i], s)),
         );
+        self.ensure_reachable(&slots);
         slots
     }
 
@@ -711,6 +738,7 @@ impl Graph {
         self.levels.try_reserve_exact(fresh)?;
         self.deleted.try_reserve_exact(fresh)?;
         self.locks.try_reserve_exact(fresh)?;
+        self.indeg.try_reserve_exact(fresh)?;
         Ok(())
     }
 
@@ -724,90 +752,24 @@ impl Graph {
         self.deleted.clear();
         self.free.clear();
         self.locks.clear();
+        self.indeg.clear();
+        self.orphans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.set_entry(None);
     }
 
     /// Tombstones a slot. It keeps its vector and links, so searches still
     /// route through it (as hnswlib's mark-deleted); it is never returned and
-    /// its slot is reused by a later insert, which repairs the links around
-    /// it first (`unlink`).
+    /// its slot is reused by a later insert, which first repairs the lists
+    /// that link to it (`detach`, repair.rs), or dropped by `compact`.
     pub fn remove(&mut self, slot: u32) {
         if self.deleted[slot as usize] {
             return;
         }
         self.deleted[slot as usize] = true;
         self.free.push(slot);
-    }
-
-    /// Before tombstones' slots take new vectors: every list that links to
-    /// one of them (found by one pass over all lists, since links are not
-    /// symmetric) is rebuilt from its other links plus the tombstones' own
-    /// links, so nothing that was reachable through them is cut off and no
-    /// list keeps pointing at a vector it never chose. Then the slots' own
-    /// lists are emptied for the re-insert. Costs O(slots * m) per batch.
-    fn detach(&mut self, reused: &[u32]) {
-        if reused.is_empty() {
-            return;
-        }
-        let mut is_reused = vec![false; self.slots()];
-        for &r in reused {
-            is_reused[r as usize] = true;
-        }
-        let mut list = Vec::new();
-        let mut via = Vec::new();
-        let mut chosen = Vec::new();
-        let mut cands: Vec<Cand> = Vec::new();
-        for n in 0..self.slots() as u32 {
-            if is_reused[n as usize] {
-                continue;
-            }
-            for level in 0..=self.levels[n as usize] {
-                self.read_links(n, level, &mut list);
-                if !list.iter().any(|&l| is_reused[l as usize]) {
-                    continue;
-                }
-                let base = self.vector(n);
-                cands.clear();
-                for &l in &list {
-                    if is_reused[l as usize] {
-                        self.read_links(l, level, &mut via);
-                        for &v in &via {
-                            if v != n && !is_reused[v as usize] {
-                                cands.push(Cand {
-                                    dist: self.dist.eval(base, self.vector(v)),
-                                    slot: v,
-                                });
-                            }
-                        }
-                    } else {
-                        cands.push(Cand {
-                            dist: self.dist.eval(base, self.vector(l)),
-                            slot: l,
-                        });
-                    }
-                }
-                cands.sort_unstable();
-                cands.dedup_by_key(|c| c.slot);
-                let max = self.max_degree(level);
-                self.select_heuristic(&cands, max, &mut chosen);
-                // Top up with the nearest pruned candidates: a repaired node
-                // has lost links and should not lose reach as well.
-                for c in &cands {
-                    if chosen.len() >= max {
-                        break;
-                    }
-                    if !chosen.contains(&c.slot) {
-                        chosen.push(c.slot);
-                    }
-                }
-                self.write_links(n, level, &chosen);
-            }
-        }
-        for &r in reused {
-            for level in 0..=self.levels[r as usize] {
-                self.write_links(r, level, &[]);
-            }
-        }
     }
 
     /// k nearest live slots to `q` (normalised for cosine), nearest first.
@@ -946,7 +908,7 @@ impl Graph {
                 }
             }
         }
-        Ok(())
+        self.check_links_and_reach()
     }
 
     /// Bytes held by the graph's arrays (not counting the allocator's slack).
@@ -960,6 +922,7 @@ impl Graph {
                 .sum::<usize>()
             + self.levels.capacity() * 3
             + self.free.capacity() * 4
+            + self.indeg.capacity() * 4
     }
 }
 

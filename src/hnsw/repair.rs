@@ -1,0 +1,603 @@
+//! Link repair and reachability for [`Graph`].
+//!
+//! Links are directed and there are no reverse lists (they would cost 2m
+//! words per node). Instead every slot carries its exact layer-0 in-degree,
+//! so a repair that looks for the lists naming a slot X (before X's vector is
+//! replaced) can search only near X: X's own neighbourhood and a beam search
+//! around X's vector. When the lists found account for X's whole in-degree
+//! the search is provably complete; otherwise it falls back to a full scan.
+//! Upper layers hold about 1/m of the nodes and are scanned.
+//!
+//! The same counter says when a live node has no incoming layer-0 link (no
+//! search can reach it): after every insert batch and every compaction such
+//! nodes are linked from their nearest neighbours.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::{with_scratch, Cand, Entry, Graph, Scratch};
+
+/// Reused slots beyond this share of all slots make a single pass over every
+/// list cheaper than one targeted search per slot.
+const FULL_SCAN_DIVISOR: usize = 64;
+/// Width of the second beam looking for in-linkers, in ef_construction.
+const WIDE_BEAM: usize = 4;
+
+impl Graph {
+    /// Layer-0 in-degree of every slot, counted from the lists.
+    pub(super) fn count_in_degrees(&self) -> Vec<AtomicU32> {
+        let mut counts = vec![0u32; self.slots()];
+        let mut links = Vec::new();
+        for n in 0..self.slots() as u32 {
+            self.read_links(n, 0, &mut links);
+            for &l in &links {
+                if let Some(c) = counts.get_mut(l as usize) {
+                    *c += 1;
+                }
+            }
+        }
+        counts.into_iter().map(AtomicU32::new).collect()
+    }
+
+    /// Brings the in-degree counters in line with a layer-0 list about to be
+    /// replaced by `new`. The caller holds the list's lock, so `words` does
+    /// not change underneath.
+    pub(super) fn count_list_change(&self, count: &AtomicU32, words: &[AtomicU32], new: &[u32]) {
+        let old_n = (count.load(Ordering::Relaxed) as usize).min(words.len());
+        let old = &words[..old_n];
+        for w in old {
+            let l = w.load(Ordering::Relaxed);
+            if !new.contains(&l) {
+                let before = self.indeg[l as usize].fetch_sub(1, Ordering::Relaxed);
+                if before == 1 {
+                    self.orphans
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(l);
+                }
+            }
+        }
+        for &l in new {
+            if !old.iter().any(|w| w.load(Ordering::Relaxed) == l) {
+                self.indeg[l as usize].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The layer-0 in-degree of a slot (its counter).
+    pub fn in_degree(&self, slot: u32) -> u32 {
+        self.indeg[slot as usize].load(Ordering::Relaxed)
+    }
+
+    fn list_contains(&self, node: u32, level: u8, x: u32) -> bool {
+        match self.list(node, level).split_first() {
+            Some((count, words)) => {
+                let n = (count.load(Ordering::Acquire) as usize).min(words.len());
+                words[..n].iter().any(|w| w.load(Ordering::Relaxed) == x)
+            }
+            None => false,
+        }
+    }
+
+    /// Greedy descent from the entry point down to `level` (the starting
+    /// point of a beam search on that layer).
+    fn descend(&self, q: &[f32], entry: Entry, level: u8, links: &mut Vec<u32>) -> Cand {
+        let mut cur = Cand {
+            dist: self.distance_to(q, entry.slot),
+            slot: entry.slot,
+        };
+        let mut l = entry.level;
+        while l > level {
+            cur = self.greedy(q, cur, l, links);
+            l -= 1;
+        }
+        cur
+    }
+
+    /// The nearest live slots to `q` on `level` (at most ef_construction,
+    /// nearest first, `exclude` left out).
+    pub(super) fn nearest_live(
+        &self,
+        q: &[f32],
+        level: u8,
+        exclude: u32,
+        s: &mut Scratch,
+    ) -> Vec<Cand> {
+        let Some(entry) = self.entry() else {
+            return Vec::new();
+        };
+        let mut links = Vec::new();
+        let start = self.descend(q, entry, level, &mut links);
+        self.search_layer(
+            q,
+            start,
+            self.params.ef_construction,
+            level,
+            true,
+            exclude,
+            s,
+        );
+        let mut out: Vec<Cand> = s.best.drain().collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Every slot whose layer-0 list names `x`, into `out` (unordered).
+    /// Looks where in-links come from (x's neighbours, a beam around x's
+    /// vector, x's two-hop neighbourhood) and stops as soon as the count
+    /// matches x's in-degree; scans every list only when that fails.
+    /// Returns whether the scan was needed.
+    pub(super) fn in_linkers0(&self, x: u32, s: &mut Scratch, out: &mut Vec<u32>) -> bool {
+        out.clear();
+        let need = self.in_degree(x) as usize;
+        if need == 0 {
+            return false;
+        }
+        let check = |c: u32, out: &mut Vec<u32>| {
+            if c != x && !out.contains(&c) && self.list_contains(c, 0, x) {
+                out.push(c);
+            }
+        };
+        let mut hop1 = Vec::new();
+        self.read_links(x, 0, &mut hop1);
+        for &c in &hop1 {
+            check(c, out);
+        }
+        if out.len() >= need {
+            return false;
+        }
+        if let Some(entry) = self.entry() {
+            let q = self.vector(x);
+            let mut links = Vec::new();
+            let start = self.descend(q, entry, 0, &mut links);
+            if self.beam_until(q, start, self.params.ef_construction, s, |c| {
+                check(c, out);
+                out.len() >= need
+            }) {
+                return false;
+            }
+        }
+        let mut hop2 = Vec::new();
+        for &h in &hop1 {
+            self.read_links(h, 0, &mut hop2);
+            for &c in &hop2 {
+                check(c, out);
+            }
+            if out.len() >= need {
+                return false;
+            }
+        }
+        // Lists written while the graph was small can link from farther
+        // away: a wider beam still costs far less than a full scan.
+        if let Some(entry) = self.entry() {
+            let q = self.vector(x);
+            let mut links = Vec::new();
+            let start = self.descend(q, entry, 0, &mut links);
+            let ef = self.params.ef_construction * WIDE_BEAM;
+            if self.beam_until(q, start, ef, s, |c| {
+                check(c, out);
+                out.len() >= need
+            }) {
+                return false;
+            }
+        }
+        for c in 0..self.slots() as u32 {
+            check(c, out);
+        }
+        true
+    }
+
+    /// Beam search (width `ef`) on layer 0 over every slot,
+    /// tombstones included, calling `seen` on each slot it reaches until
+    /// `seen` returns true (then returns true).
+    fn beam_until(
+        &self,
+        q: &[f32],
+        start: Cand,
+        ef: usize,
+        s: &mut Scratch,
+        mut seen: impl FnMut(u32) -> bool,
+    ) -> bool {
+        s.visited.reset(self.slots());
+        s.frontier.clear();
+        s.best.clear();
+        s.visited.insert(start.slot);
+        s.frontier.push(std::cmp::Reverse(start));
+        s.best.push(start);
+        if seen(start.slot) {
+            return true;
+        }
+        let mut links = std::mem::take(&mut s.links);
+        let mut done = false;
+        while let Some(std::cmp::Reverse(c)) = s.frontier.pop() {
+            if done {
+                break;
+            }
+            if s.best.len() >= ef && s.best.peek().is_some_and(|w| c.dist > w.dist) {
+                break;
+            }
+            self.read_links(c.slot, 0, &mut links);
+            for &n in &links {
+                if !s.visited.insert(n) {
+                    continue;
+                }
+                // Every slot the beam touches is checked, not just the ones
+                // it expands: in-linkers of x can sit just outside the beam.
+                if seen(n) {
+                    done = true;
+                    break;
+                }
+                let d = self.distance_to(q, n);
+                let worst = s.best.peek().map_or(f32::INFINITY, |w| w.dist);
+                if s.best.len() < ef || d < worst {
+                    let cand = Cand { dist: d, slot: n };
+                    s.frontier.push(std::cmp::Reverse(cand));
+                    s.best.push(cand);
+                    if s.best.len() > ef {
+                        s.best.pop();
+                    }
+                }
+            }
+        }
+        s.links = links;
+        done
+    }
+
+    /// Before tombstones' slots take new vectors: every list that links to
+    /// one of them is rebuilt from its other links plus the tombstones' own
+    /// links, so nothing that was reachable through them is cut off and no
+    /// list keeps pointing at a vector it never chose. Then the slots' own
+    /// lists are emptied for the re-insert. The lists are found through the
+    /// in-degree counters (see the module docs): the cost is a few beam
+    /// searches per reused slot, not a pass over the whole graph, unless the
+    /// batch reuses many slots.
+    pub(super) fn detach(&mut self, reused: &[u32]) {
+        if reused.is_empty() {
+            return;
+        }
+        let marks: Option<Vec<bool>> = (reused.len() > 16).then(|| {
+            let mut m = vec![false; self.slots()];
+            for &r in reused {
+                m[r as usize] = true;
+            }
+            m
+        });
+        let is_reused = |s: u32| match &marks {
+            Some(m) => m[s as usize],
+            None => reused.contains(&s),
+        };
+        let mut affected: Vec<(u32, u8)> = Vec::new();
+        let mut list = Vec::new();
+        if reused.len() * FULL_SCAN_DIVISOR >= self.slots() {
+            for n in 0..self.slots() as u32 {
+                if is_reused(n) {
+                    continue;
+                }
+                for level in 0..=self.levels[n as usize] {
+                    self.read_links(n, level, &mut list);
+                    if list.iter().any(|&l| is_reused(l)) {
+                        affected.push((n, level));
+                    }
+                }
+            }
+        } else {
+            with_scratch(|s| {
+                for &r in reused {
+                    self.in_linkers0(r, s, &mut list);
+                    affected.extend(list.iter().filter(|&&n| !is_reused(n)).map(|&n| (n, 0)));
+                    for level in 1..=self.levels[r as usize] {
+                        for n in 0..self.slots() as u32 {
+                            if self.levels[n as usize] >= level
+                                && !is_reused(n)
+                                && self.list_contains(n, level, r)
+                            {
+                                affected.push((n, level));
+                            }
+                        }
+                    }
+                }
+            });
+            affected.sort_unstable();
+            affected.dedup();
+        }
+        let mut via = Vec::new();
+        let mut chosen = Vec::new();
+        let mut cands: Vec<Cand> = Vec::new();
+        for &(n, level) in &affected {
+            self.read_links(n, level, &mut list);
+            let base = self.vector(n);
+            cands.clear();
+            for &l in &list {
+                if is_reused(l) {
+                    self.read_links(l, level, &mut via);
+                    for &v in &via {
+                        if v != n && !is_reused(v) {
+                            cands.push(Cand {
+                                dist: self.dist.eval(base, self.vector(v)),
+                                slot: v,
+                            });
+                        }
+                    }
+                } else {
+                    cands.push(Cand {
+                        dist: self.dist.eval(base, self.vector(l)),
+                        slot: l,
+                    });
+                }
+            }
+            cands.sort_unstable();
+            cands.dedup_by_key(|c| c.slot);
+            self.select_filled(&cands, self.max_degree(level), &mut chosen);
+            self.write_links(n, level, &chosen);
+        }
+        for &r in reused {
+            for level in 0..=self.levels[r as usize] {
+                self.write_links(r, level, &[]);
+            }
+        }
+    }
+
+    /// The heuristic's choice, topped up with the nearest pruned candidates:
+    /// a repaired node has lost links and should not lose reach as well.
+    pub(super) fn select_filled(&self, cands: &[Cand], max: usize, chosen: &mut Vec<u32>) {
+        self.select_heuristic(cands, max, chosen);
+        for c in cands {
+            if chosen.len() >= max {
+                break;
+            }
+            if !chosen.contains(&c.slot) {
+                chosen.push(c.slot);
+            }
+        }
+    }
+
+    /// Makes sure every live slot except the entry point has an incoming
+    /// layer-0 link: checks the slots of `batch` and every slot whose
+    /// in-degree fell to 0 since the last pass, and links each one that has
+    /// none from its nearest live neighbours. Linking can push another node
+    /// out of a full list; that node is checked in turn.
+    ///
+    /// An in-link is not yet reachability: racing inserts can leave a small
+    /// island whose nodes only link to each other. When the batch is large
+    /// enough to pay for it (like a full scan in `detach`), a walk over every
+    /// layer-0 link from the entry point finds such nodes and links them
+    /// from the reachable part.
+    pub(super) fn ensure_reachable(&mut self, batch: &[u32]) {
+        let mut todo = std::mem::take(&mut *self.orphans.lock().unwrap_or_else(|p| p.into_inner()));
+        let Some(entry) = self.entry() else {
+            return;
+        };
+        if self.slots() - self.free.len() < 2 {
+            return;
+        }
+        todo.extend_from_slice(batch);
+        with_scratch(|s| self.relink_unreachable(todo, batch, entry, s));
+    }
+
+    /// The body of `ensure_reachable`, with a scratch set.
+    fn relink_unreachable(
+        &mut self,
+        mut todo: Vec<u32>,
+        batch: &[u32],
+        entry: Entry,
+        s: &mut Scratch,
+    ) {
+        let mut links = Vec::new();
+        let walk = batch.len() * FULL_SCAN_DIVISOR >= self.slots();
+        // Bounded: each round fixes every node found; a forced link can cut
+        // off at most one other node per fix.
+        for _ in 0..8 {
+            while let Some(x) = todo.pop() {
+                if self.deleted[x as usize] || x == entry.slot || self.in_degree(x) > 0 {
+                    continue;
+                }
+                self.link_from_reachable(x, entry, s, &mut links);
+                todo.append(&mut self.orphans.lock().unwrap_or_else(|p| p.into_inner()));
+            }
+            if !walk {
+                break;
+            }
+            let mut reached = self.reached_from(entry.slot);
+            let mut fixed = false;
+            for x in 0..self.slots() as u32 {
+                if reached[x as usize] || self.deleted[x as usize] {
+                    continue;
+                }
+                self.link_from_reachable(x, entry, s, &mut links);
+                self.mark_reached(x, &mut reached);
+                fixed = true;
+            }
+            todo.append(&mut self.orphans.lock().unwrap_or_else(|p| p.into_inner()));
+            if !fixed && todo.is_empty() {
+                break;
+            }
+        }
+    }
+
+    /// Which slots a walk over layer-0 links from `start` reaches.
+    fn reached_from(&self, start: u32) -> Vec<bool> {
+        let mut reached = vec![false; self.slots()];
+        self.mark_reached(start, &mut reached);
+        reached
+    }
+
+    fn mark_reached(&self, start: u32, reached: &mut [bool]) {
+        if reached[start as usize] {
+            return;
+        }
+        reached[start as usize] = true;
+        let mut stack = vec![start];
+        let mut links = Vec::new();
+        while let Some(n) = stack.pop() {
+            self.read_links(n, 0, &mut links);
+            for &l in &links {
+                if !reached[l as usize] {
+                    reached[l as usize] = true;
+                    stack.push(l);
+                }
+            }
+        }
+    }
+
+    /// Adds `x` to the layer-0 list of a node a search reaches: offered to
+    /// its nearest live neighbours (as found from the entry point) with the
+    /// usual pruning; if every one of them prunes it away, it replaces a link
+    /// of its nearest neighbour, preferably one whose target has other
+    /// in-links (so nobody new is cut off).
+    fn link_from_reachable(&self, x: u32, entry: Entry, s: &mut Scratch, links: &mut Vec<u32>) {
+        let cands = self.nearest_live(self.vector(x), 0, x, s);
+        for c in cands.iter().take(self.params.m) {
+            self.link_back(c.slot, x, 0, links);
+            if self.list_contains(c.slot, 0, x) {
+                return;
+            }
+        }
+        let host = cands.first().map_or(entry.slot, |c| c.slot);
+        if host == x {
+            return;
+        }
+        self.read_links(host, 0, links);
+        if links.len() < self.max_degree(0) {
+            links.push(x);
+        } else {
+            let base = self.vector(host);
+            let victim = links
+                .iter()
+                .enumerate()
+                .max_by(|a, b| {
+                    let key = |&(_, &l): &(usize, &u32)| {
+                        (self.in_degree(l) >= 2, self.dist.eval(base, self.vector(l)))
+                    };
+                    let (ka, kb) = (key(a), key(b));
+                    ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
+                })
+                .map(|(i, _)| i)
+                .unwrap_or(0);
+            links[victim] = x;
+        }
+        self.write_links(host, 0, links);
+    }
+
+    /// Checks the graph's structural invariants: links in range, no self
+    /// links or repeats, degrees within bounds, upper links to nodes that
+    /// have that level, the entry point on the top level of the live nodes,
+    /// in-degree counters equal to a fresh count, every live slot but the
+    /// entry point with an incoming layer-0 link, and every live slot
+    /// reachable from the entry point over layer-0 links. The first violation found
+    /// is described in the error. Part of `check_invariants`.
+    pub(super) fn check_links_and_reach(&self) -> Result<(), String> {
+        let slots = self.slots() as u32;
+        let mut links = Vec::new();
+        for n in 0..slots {
+            for level in 0..=self.levels[n as usize] {
+                self.read_links(n, level, &mut links);
+                if links.len() > self.max_degree(level) {
+                    return Err(format!("slot {n} level {level}: {} links", links.len()));
+                }
+                for (i, &l) in links.iter().enumerate() {
+                    if l >= slots || l == n || links[..i].contains(&l) {
+                        return Err(format!("slot {n} level {level}: bad link {l}"));
+                    }
+                    if self.levels[l as usize] < level {
+                        return Err(format!(
+                            "slot {n} level {level}: link {l} has only level {}",
+                            self.levels[l as usize]
+                        ));
+                    }
+                }
+            }
+        }
+        let fresh = self.count_in_degrees();
+        for n in 0..slots {
+            let (c, f) = (self.in_degree(n), fresh[n as usize].load(Ordering::Relaxed));
+            if c != f {
+                return Err(format!("slot {n}: in-degree counter {c}, lists say {f}"));
+            }
+        }
+        let live = slots as usize - self.free.len();
+        let Some(entry) = self.entry() else {
+            return if live == 0 {
+                Ok(())
+            } else {
+                Err(format!("{live} live slots but no entry point"))
+            };
+        };
+        if entry.slot >= slots || self.levels[entry.slot as usize] != entry.level {
+            return Err(format!("entry point {entry:?} does not match its slot"));
+        }
+        for n in 0..slots {
+            if self.deleted[n as usize] {
+                continue;
+            }
+            if self.levels[n as usize] > entry.level {
+                return Err(format!("slot {n} is above the entry point's level"));
+            }
+            if live >= 2 && n != entry.slot && self.in_degree(n) == 0 {
+                return Err(format!("live slot {n} has no incoming layer-0 link"));
+            }
+        }
+        let reached = self.reached_from(entry.slot);
+        if let Some(n) = (0..slots).find(|&n| !self.deleted[n as usize] && !reached[n as usize]) {
+            return Err(format!(
+                "live slot {n} cannot be reached from the entry point on layer 0"
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Graph, GraphParams};
+    use crate::hnsw::Metric;
+
+    fn graph(n: usize, seed: u64) -> Graph {
+        let dim = 8;
+        let mut g = Graph::new(
+            GraphParams {
+                dim,
+                metric: Metric::L2,
+                m: 6,
+                ef_construction: 40,
+            },
+            seed,
+        );
+        let mut state = seed;
+        let v: Vec<f32> = (0..n * dim)
+            .map(|_| (super::super::next_u64(&mut state) >> 40) as f32 / (1u64 << 24) as f32)
+            .collect();
+        g.insert_batch(&v, 1);
+        g
+    }
+
+    #[test]
+    fn targeted_in_linker_search_matches_a_full_scan() {
+        let g = graph(3000, 7);
+        let mut s = super::super::Scratch::new();
+        let mut found = Vec::new();
+        let mut scans = 0;
+        for x in 0..g.slots() as u32 {
+            scans += g.in_linkers0(x, &mut s, &mut found) as usize;
+            found.sort_unstable();
+            let all: Vec<u32> = (0..g.slots() as u32)
+                .filter(|&c| g.neighbours(c, 0).contains(&x))
+                .collect();
+            assert_eq!(found, all, "in-linkers of slot {x}");
+        }
+        // The point of the counters: a full scan is the exception.
+        assert!(scans * 20 < g.slots(), "{scans} full scans");
+    }
+
+    #[test]
+    fn counters_stay_exact_through_reuse() {
+        let mut g = graph(2000, 3);
+        for s in (0..2000).step_by(3) {
+            g.remove(s);
+        }
+        let v: Vec<f32> = (0..400 * 8)
+            .map(|i| ((i * 37) % 101) as f32 / 101.0)
+            .collect();
+        g.insert_batch(&v[..8], 1);
+        g.insert_batch(&v, 1);
+        g.check_invariants().unwrap();
+    }
+}
