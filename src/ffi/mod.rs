@@ -71,6 +71,10 @@ pub enum vectord_status {
     Storage = 8,
     /// A bug in vectord (including a caught panic).
     Internal = 9,
+    /// A save or delete lost a race with another writer of the same store:
+    /// the stored object changed since this process loaded or saved it. The
+    /// in-memory index is kept; reload it (or refresh) to recover.
+    Conflict = 10,
 }
 
 impl vectord_status {
@@ -87,6 +91,7 @@ impl vectord_status {
             7 => Unsupported,
             8 => Storage,
             9 => Internal,
+            10 => Conflict,
             _ => return None,
         })
     }
@@ -279,6 +284,7 @@ pub extern "C" fn vectord_status_name(s: vectord_status_arg) -> *const c_char {
         Some(Unsupported) => "VECTORD_STATUS_UNSUPPORTED\0",
         Some(Storage) => "VECTORD_STATUS_STORAGE\0",
         Some(Internal) => "VECTORD_STATUS_INTERNAL\0",
+        Some(Conflict) => "VECTORD_STATUS_CONFLICT\0",
         None => "VECTORD_STATUS_UNKNOWN\0",
     };
     name.as_ptr().cast()
