@@ -1,7 +1,9 @@
 //! [`HttpStore`]: blocking client of the storaged object service
 //! (protocol: `docs/storaged-protocol.md`).
 
-use super::{backoff_delay, check_key, encode_key_segment, Store, StoreError, StoreOptions};
+use super::{
+    backoff_delay, check_key, encode_key_segment, Precondition, Store, StoreError, StoreOptions,
+};
 use std::io::Read;
 use std::time::Duration;
 use ureq::http::{Response, Uri};
@@ -55,6 +57,8 @@ enum Failure {
 /// [`ERROR_BODY_BYTES`] of it otherwise).
 struct Reply {
     status: u16,
+    /// The `ETag` header (the object's version), if the server sent one.
+    etag: Option<String>,
     body: Vec<u8>,
 }
 
@@ -111,18 +115,38 @@ impl HttpStore {
         method: &Method,
         url: &str,
         body: Option<&[u8]>,
+        cond: &Precondition,
         what: &str,
     ) -> Result<Reply, Failure> {
+        let header = match cond {
+            Precondition::Any => None,
+            Precondition::Absent => Some(("If-None-Match", "*")),
+            Precondition::Version(v) => Some(("If-Match", v.as_str())),
+        };
+        macro_rules! with_cond {
+            ($b:expr) => {
+                match header {
+                    Some((k, v)) => $b.header(k, v),
+                    None => $b,
+                }
+            };
+        }
         let sent = match (method, body) {
             (Method::Get, _) => self.agent.get(url).call(),
-            (Method::Delete, _) => self.agent.delete(url).call(),
-            (Method::Put, b) => self.agent.put(url).send(b.unwrap_or(&[])),
+            (Method::Delete, _) => with_cond!(self.agent.delete(url)).call(),
+            (Method::Put, b) => with_cond!(self.agent.put(url)).send(b.unwrap_or(&[])),
         };
         let mut resp = match sent {
             Ok(r) => r,
             Err(e) => return Err(classify(e, method, what)),
         };
         let status = resp.status().as_u16();
+        let etag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty() && v.len() <= 1024);
         if !(200..300).contains(&status) {
             // Only a snippet is needed for the error message.
             let mut body = Vec::new();
@@ -131,10 +155,10 @@ impl HttpStore {
                 .as_reader()
                 .take(ERROR_BODY_BYTES)
                 .read_to_end(&mut body);
-            return Ok(Reply { status, body });
+            return Ok(Reply { status, etag, body });
         }
         let body = self.read_capped(&mut resp, method, what)?;
-        Ok(Reply { status, body })
+        Ok(Reply { status, etag, body })
     }
 
     fn read_capped(
@@ -175,18 +199,21 @@ impl HttpStore {
     }
 
     /// Runs attempts until one gives a non-5xx response, or the retries are
-    /// used up. Returns that reply (any status but 5xx).
+    /// used up. Returns that reply (any status but 5xx). Every attempt
+    /// carries the same precondition, so a retried write that the server
+    /// committed late cannot land over a newer object.
     fn request(
         &self,
         method: Method,
         url: &str,
         body: Option<&[u8]>,
+        cond: &Precondition,
         what: &str,
     ) -> Result<Reply, StoreError> {
         let mut attempt = 0u32;
         loop {
             let last = attempt >= self.retries;
-            let msg = match self.attempt(&method, url, body, what) {
+            let msg = match self.attempt(&method, url, body, cond, what) {
                 Ok(r) if r.status >= 500 => format!(
                     "{} {what}: status {}: {}",
                     method.name(),
@@ -231,7 +258,7 @@ impl HttpStore {
             url.push_str(&encode_key_segment(s));
         }
         let what = format!("list prefix {prefix:?}");
-        let r = self.request(Method::Get, &url, None, &what)?;
+        let r = self.request(Method::Get, &url, None, &Precondition::Any, &what)?;
         if r.status != 200 {
             return Err(Self::unexpected("GET", &what, &r));
         }
@@ -261,6 +288,19 @@ fn parse_list_page(body: &[u8]) -> Result<(Vec<String>, Option<String>), String>
     Ok((out, next))
 }
 
+fn conflict(method: &str, what: &str, cond: &Precondition, r: &Reply) -> StoreError {
+    let why = match cond {
+        Precondition::Absent => "an object exists already".to_string(),
+        Precondition::Version(v) => format!("the object is no longer version {v}"),
+        Precondition::Any => "precondition failed".to_string(),
+    };
+    StoreError::Conflict(format!(
+        "{method} {what}: {why} (status {}: {})",
+        r.status,
+        r.snippet()
+    ))
+}
+
 fn classify(e: ureq::Error, method: &Method, what: &str) -> Failure {
     let msg = format!("{} {what}: {e}", method.name());
     match e {
@@ -275,6 +315,23 @@ fn classify(e: ureq::Error, method: &Method, what: &str) -> Failure {
 
 impl Store for HttpStore {
     fn put(&self, key: &str, data: &[u8]) -> Result<(), StoreError> {
+        self.put_if(key, data, &Precondition::Any).map(|_| ())
+    }
+
+    fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        self.get_versioned(key).map(|(d, _)| d)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.delete_if(key, &Precondition::Any)
+    }
+
+    fn put_if(
+        &self,
+        key: &str,
+        data: &[u8],
+        cond: &Precondition,
+    ) -> Result<Option<String>, StoreError> {
         check_key(key)?;
         let what = format!("key {key:?}");
         if data.len() as u64 > self.max_object_bytes {
@@ -284,30 +341,38 @@ impl Store for HttpStore {
                 self.max_object_bytes
             )));
         }
-        let r = self.request(Method::Put, &self.object_url(key), Some(data), &what)?;
+        let r = self.request(Method::Put, &self.object_url(key), Some(data), cond, &what)?;
         match r.status {
-            200 | 201 | 204 => Ok(()),
+            200 | 201 | 204 => Ok(r.etag),
+            412 if *cond != Precondition::Any => Err(conflict("PUT", &what, cond, &r)),
             _ => Err(Self::unexpected("PUT", &what, &r)),
         }
     }
 
-    fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+    fn get_versioned(&self, key: &str) -> Result<(Vec<u8>, Option<String>), StoreError> {
         check_key(key)?;
         let what = format!("key {key:?}");
-        let r = self.request(Method::Get, &self.object_url(key), None, &what)?;
+        let r = self.request(
+            Method::Get,
+            &self.object_url(key),
+            None,
+            &Precondition::Any,
+            &what,
+        )?;
         match r.status {
-            200 => Ok(r.body),
+            200 => Ok((r.body, r.etag)),
             404 => Err(StoreError::KeyNotFound(key.to_string())),
             _ => Err(Self::unexpected("GET", &what, &r)),
         }
     }
 
-    fn delete(&self, key: &str) -> Result<(), StoreError> {
+    fn delete_if(&self, key: &str, cond: &Precondition) -> Result<(), StoreError> {
         check_key(key)?;
         let what = format!("key {key:?}");
-        let r = self.request(Method::Delete, &self.object_url(key), None, &what)?;
+        let r = self.request(Method::Delete, &self.object_url(key), None, cond, &what)?;
         match r.status {
             200 | 204 => Ok(()),
+            412 if *cond != Precondition::Any => Err(conflict("DELETE", &what, cond, &r)),
             404 => Err(StoreError::KeyNotFound(key.to_string())),
             _ => Err(Self::unexpected("DELETE", &what, &r)),
         }
