@@ -8,8 +8,8 @@
 
 use std::time::Instant;
 
-use vectord::storeclient::server::{spawn_for_tests, ServerOptions};
-use vectord::{Db, IndexParams, Metric};
+use storaged::{spawn_for_tests, ServerOptions};
+use vectord::{IndexParams, Metric, Registry};
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -47,7 +47,7 @@ fn run(
     dim: usize,
     batch: usize,
 ) -> f64 {
-    let db = Db::open(url, options).expect("open");
+    let db = Registry::open(url, options).expect("open");
     let idx = db
         .create(IndexParams::new("ingest", dim as u32, Metric::L2))
         .expect("create");

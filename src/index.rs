@@ -372,6 +372,9 @@ impl Index {
             )));
         }
         self.ef_search.store(ef, Ordering::Relaxed);
+        // ef_search is saved with the index: count it as a change.
+        self.version.fetch_add(1, Ordering::Release);
+        self.notify();
         Ok(())
     }
 
@@ -380,7 +383,7 @@ impl Index {
         self.insert_threads.store(threads, Ordering::Relaxed);
     }
 
-    /// A counter bumped by every committed add or remove.
+    /// A counter bumped by every committed add or remove (and `set_ef_search`).
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Acquire)
     }

@@ -1,7 +1,7 @@
 //! vectord: named HNSW vector indexes with a C ABI, persisted as LHV1 blobs.
 //!
 //! - [`index::Index`]: one index (ids, vectors, metadata, search).
-//! - [`registry::Registry`]: named indexes.
+//! - [`registry::Registry`]: named indexes, persistent when opened with a store.
 //! - [`hnsw`]: the engine underneath.
 //! - [`storeclient`]: where LHV1 blobs are kept (storaged over HTTP, or a directory).
 
@@ -12,12 +12,10 @@ pub mod index;
 pub mod lhv1;
 pub mod log;
 pub mod parallel;
-pub mod persist;
 pub mod registry;
 pub mod storeclient;
 
 pub use error::{Error, Result};
 pub use hnsw::Metric;
 pub use index::{Hit, Index, IndexParams};
-pub use persist::Db;
 pub use registry::Registry;

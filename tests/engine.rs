@@ -472,7 +472,7 @@ fn readers_and_writers_run_together() {
 
 #[test]
 fn registry_lifecycle() {
-    let r = Registry::new();
+    let r = Registry::open(None, None).unwrap();
     let a = r.create(IndexParams::new("b", 3, Metric::L2)).unwrap();
     r.create(IndexParams::new("a", 3, Metric::Dot)).unwrap();
     assert!(matches!(
@@ -487,9 +487,10 @@ fn registry_lifecycle() {
     // A handle outlives its registry entry.
     a.add(&["x"], &[1., 2., 3.], None).unwrap();
     assert_eq!(a.len(), 1);
-    let pre = Arc::new(Index::new(IndexParams::new("c", 2, Metric::L2)).unwrap());
-    r.register(pre.clone()).unwrap();
-    assert!(matches!(r.register(pre), Err(Error::AlreadyExists(_))));
+    let pre = Index::new(IndexParams::new("c", 2, Metric::L2)).unwrap();
+    let blob = vectord::lhv1::encode(&pre);
+    r.import(&blob).unwrap();
+    assert!(matches!(r.import(&blob), Err(Error::AlreadyExists(_))));
     assert_eq!(r.names(), vec!["a", "c"]);
     assert!(matches!(
         r.create(IndexParams::new("", 3, Metric::L2)),

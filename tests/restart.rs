@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 #[path = "common/cbuild.rs"]
 mod cbuild;
 use cbuild::{compiler, profile_dir, root, static_lib};
-use vectord::storeclient::server::{spawn_for_tests, ServerOptions};
+use storaged::{spawn_for_tests, ServerOptions};
 use vectord::storeclient::{open_store, StoreOptions};
 
 /// Compiles the program once per test binary: both tests share it (two

@@ -7,7 +7,8 @@
 mod moto;
 
 use moto::Moto;
-use vectord::persist::{Db, Options};
+use vectord::registry::Options;
+use vectord::Registry as Db;
 use vectord::storeclient::{
     open_store, Precondition, S3Credentials, S3Store, Store, StoreError, StoreOptions,
 };

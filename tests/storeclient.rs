@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use vectord::storeclient::server::{spawn_for_tests, ServerOptions};
+use storaged::{spawn_for_tests, ServerOptions};
 use vectord::storeclient::{
     decode_key_segment, encode_key_segment, open_store, DirStore, HttpStore, Store, StoreError,
     StoreOptions,
@@ -59,6 +59,7 @@ fn quick_opts() -> StoreOptions {
         connect_timeout_ms: 1_000,
         retries: 0,
         max_object_bytes: 1 << 20,
+        ..StoreOptions::default()
     }
 }
 
@@ -825,9 +826,24 @@ fn open_store_urls() {
         "http:///path",
         "file://relative/path",
         "http://h:1/b?q=1",
+        // Mistyped URLs that used to become directories under the cwd.
+        "localhost:7070",
+        "http:/h:7070",
+        "htp://h:7070",
+        " http://127.0.0.1:1",
+        "http://127.0.0.1:1 ",
+        "\tdata",
+        "C:dir",
     ] {
         inv(u);
     }
+    for u in ["localhost:7070", "http:"] {
+        assert!(!std::path::Path::new(u).exists(), "{u} created a directory");
+    }
+    let rel = format!("target/vectord-urls-{}/a:b", std::process::id());
+    let s = open_store(&rel, &StoreOptions::default()).unwrap();
+    assert!(s.describe().starts_with("dir:"));
+    let _ = std::fs::remove_dir_all(format!("target/vectord-urls-{}", std::process::id()));
     let s = open_store("http://127.0.0.1:1/base/", &StoreOptions::default()).unwrap();
     assert_eq!(s.describe(), "http://127.0.0.1:1/base");
     let s = open_store("HTTPS://example.invalid", &StoreOptions::default()).unwrap();
@@ -842,4 +858,144 @@ fn open_store_urls() {
     let s = open_store(p.to_str().unwrap(), &StoreOptions::default()).unwrap();
     s.put("k", b"v").unwrap();
     assert!(p.join("k").is_file());
+}
+
+// ---------------------------------------------------------------- issue 9 hardening
+
+#[test]
+fn http_list_is_bounded_in_total_keys() {
+    // A cursor that advances forever.
+    let fake = fake_server(500, |i, _, s| {
+        let body =
+            format!(r#"{{"keys": ["p/{i:06}a", "p/{i:06}b"], "next_start_after": "p/{i:06}b"}}"#);
+        respond(s, "200 OK", body.as_bytes());
+    });
+    let store = http_store(
+        &fake.url,
+        StoreOptions {
+            max_list_keys: 50,
+            ..quick_opts()
+        },
+    );
+    let err = store.list("p/").unwrap_err();
+    assert!(err.to_string().contains("max_list_keys"), "{err}");
+    assert!(fake.hits() <= 26, "{} pages fetched", fake.hits());
+}
+
+#[test]
+fn http_list_is_bounded_in_time() {
+    let fake = fake_server(500, |i, _, s| {
+        std::thread::sleep(Duration::from_millis(50));
+        let body = format!(r#"{{"keys": ["p/{i:06}"], "next_start_after": "p/{i:06}"}}"#);
+        respond(s, "200 OK", body.as_bytes());
+    });
+    let store = http_store(
+        &fake.url,
+        StoreOptions {
+            list_timeout_ms: 400,
+            ..quick_opts()
+        },
+    );
+    let t = Instant::now();
+    let err = store.list("p/").unwrap_err();
+    assert!(err.to_string().contains("list_timeout_ms"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+}
+
+#[test]
+fn http_list_page_limit_is_not_the_object_limit() {
+    let keys: Vec<String> = (0..40)
+        .map(|i| format!("\"p/index-{i:04}.lhv1\""))
+        .collect();
+    let body = format!(
+        r#"{{"keys": [{}], "next_start_after": null}}"#,
+        keys.join(",")
+    );
+    assert!(body.len() > 100);
+    let fake = fake_server(1, move |_, _, s| respond(s, "200 OK", body.as_bytes()));
+    let store = http_store(
+        &fake.url,
+        StoreOptions {
+            max_object_bytes: 100,
+            ..quick_opts()
+        },
+    );
+    assert_eq!(store.list("p/").unwrap().len(), 40);
+}
+
+fn respond_with(stream: &mut TcpStream, status: &str, headers: &str) {
+    let head =
+        format!("HTTP/1.1 {status}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n");
+    let _ = stream.write_all(head.as_bytes());
+}
+
+#[test]
+fn http_429_and_408_are_retried_honouring_retry_after() {
+    let fake = fake_server(3, |i, _, s| match i {
+        0 => respond_with(s, "429 Too Many Requests", "Retry-After: 1\r\n"),
+        1 => respond_with(s, "408 Request Timeout", ""),
+        _ => respond(s, "200 OK", b"ok"),
+    });
+    let store = http_store(
+        &fake.url,
+        StoreOptions {
+            retries: 2,
+            ..quick_opts()
+        },
+    );
+    let t = Instant::now();
+    assert_eq!(store.get("k").unwrap(), b"ok");
+    assert_eq!(fake.hits(), 3);
+    assert!(
+        t.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn http_put_timeout_grows_with_the_body() {
+    // The server answers 1.5 s after reading the body: more than timeout_ms,
+    // less than timeout_ms plus 1 MiB at 512 KiB/s.
+    let fake = fake_server(1, |_, _, s| {
+        std::thread::sleep(Duration::from_millis(1500));
+        respond_with(s, "204 No Content", "");
+    });
+    let store = http_store(
+        &fake.url,
+        StoreOptions {
+            timeout_ms: 1000,
+            min_upload_bytes_per_sec: 512 << 10,
+            max_object_bytes: 2 << 20,
+            ..quick_opts()
+        },
+    );
+    store.put("big", &vec![7u8; 1 << 20]).unwrap();
+    assert_eq!(fake.hits(), 1);
+}
+
+#[test]
+fn dirstore_refuses_keys_too_long_for_a_file_name() {
+    let root = TempDir::new("longkey");
+    let store = DirStore::open(root.path(), &StoreOptions::default()).unwrap();
+    store.put(&"k".repeat(255), b"v").unwrap();
+    let err = store.put(&"k".repeat(256), b"v").unwrap_err();
+    assert!(err.to_string().contains("too long"), "{err}");
+    let err = store.put(&"/".repeat(86), b"v").unwrap_err();
+    assert!(err.to_string().contains("too long"), "{err}");
+}
+
+#[test]
+fn storaged_refuses_keys_too_long_with_400() {
+    let root = TempDir::new("longkey-http");
+    let server = spawn_for_tests(root.path(), ServerOptions::default()).unwrap();
+    let reply = raw_exchange(
+        server.addr(),
+        format!(
+            "PUT /v1/objects/{} HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nConnection: close\r\n\r\nv",
+            "k".repeat(300)
+        )
+        .as_bytes(),
+    );
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
 }

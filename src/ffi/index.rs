@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::hnsw::Metric;
 use crate::index::{Index, IndexParams, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_M};
 use crate::lhv1;
-use crate::persist::Db;
+use crate::registry::Registry;
 
 /// What an index is. Zero for `m`, `ef_construction` or `ef_search` means
 /// the default (16, 200, 64).
@@ -40,12 +40,12 @@ pub struct vectord_index_params {
 pub struct vectord_index {
     pub(crate) index: Arc<Index>,
     /// The registry the index came from, for `vectord_index_save`.
-    pub(crate) db: Option<Weak<Db>>,
+    pub(crate) db: Option<Weak<Registry>>,
     pub(crate) name: CString,
 }
 
 impl vectord_index {
-    pub(crate) fn new(index: Arc<Index>, db: Option<Weak<Db>>) -> *mut vectord_index {
+    pub(crate) fn new(index: Arc<Index>, db: Option<Weak<Registry>>) -> *mut vectord_index {
         let name = to_cstring(index.name().to_string());
         Box::into_raw(Box::new(vectord_index { index, db, name }))
     }
@@ -92,7 +92,7 @@ pub(crate) unsafe fn params_arg(p: *const vectord_index_params) -> Result<IndexP
 }
 
 /// Writes a new handle to `*out` (checked non-NULL by the caller).
-unsafe fn put_index(out: *mut *mut vectord_index, index: Arc<Index>, db: Option<Weak<Db>>) {
+unsafe fn put_index(out: *mut *mut vectord_index, index: Arc<Index>, db: Option<Weak<Registry>>) {
     *out = vectord_index::new(index, db);
 }
 

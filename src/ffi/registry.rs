@@ -10,12 +10,13 @@ use super::{
     boundary, infallible, opt_str_arg, out_arg, ref_arg, slice_arg, str_arg, to_cstring,
     vectord_error, vectord_status,
 };
-use crate::persist::{self, Db};
+use crate::log;
+use crate::registry::Registry;
 
 /// A registry of named indexes (in memory, or backed by a directory or a
 /// storaged service). Closed with `vectord_registry_close`.
 pub struct vectord_registry {
-    db: Arc<Db>,
+    db: Arc<Registry>,
 }
 
 unsafe fn registry_arg<'a>(r: *const vectord_registry) -> crate::Result<&'a vectord_registry> {
@@ -37,7 +38,7 @@ pub unsafe extern "C" fn vectord_registry_open(
         let url = opt_str_arg(storage_url, "storage_url")?;
         let options = opt_str_arg(options_json, "options_json")?;
         out_arg(out, "out")?;
-        let db = Db::open(url, options)?;
+        let db = Registry::open(url, options)?;
         *out = Box::into_raw(Box::new(vectord_registry { db }));
         Ok(())
     })
@@ -172,10 +173,10 @@ pub unsafe extern "C" fn vectord_set_log_callback(
     user: *mut c_void,
 ) {
     infallible((), || match cb {
-        None => persist::set_log_callback(None),
+        None => log::set_log_callback(None),
         Some(cb) => {
             let logger = CLogger { cb, user };
-            persist::set_log_callback(Some(Box::new(move |level: u32, message: &str| {
+            log::set_log_callback(Some(Box::new(move |level: u32, message: &str| {
                 let logger = &logger;
                 let text = to_cstring(message.to_string());
                 (logger.cb)(level, text.as_ptr(), logger.user);

@@ -111,6 +111,37 @@ impl DirStore {
     }
 }
 
+fn not_regular(path: &Path) -> StoreError {
+    StoreError::Storage(format!(
+        "{} is not a regular file (special files and symlinks are never objects)",
+        path.display()
+    ))
+}
+
+/// Opens `path` for reading only if it is a regular file: a symlink is not
+/// followed, and a FIFO or device neither blocks the open nor is read.
+fn open_regular(path: &Path, key: &str) -> Result<File, StoreError> {
+    let mut oo = OpenOptions::new();
+    oo.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        oo.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let f = match oo.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(StoreError::KeyNotFound(key.to_string()))
+        }
+        Err(e) => return Err(io_err("open", path, e)),
+    };
+    let md = f.metadata().map_err(|e| io_err("stat", path, e))?;
+    if !md.is_file() {
+        return Err(not_regular(path));
+    }
+    Ok(f)
+}
+
 #[cfg(unix)]
 fn process_alive(pid: i32) -> bool {
     if pid <= 0 {
@@ -280,13 +311,7 @@ impl Store for DirStore {
 
     fn get_versioned(&self, key: &str) -> Result<(Vec<u8>, Option<String>), StoreError> {
         let path = self.path_for(key)?;
-        let f = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StoreError::KeyNotFound(key.to_string()))
-            }
-            Err(e) => return Err(io_err("open", &path, e)),
-        };
+        let f = open_regular(&path, key)?;
         // The open file's own metadata: its version matches the bytes read,
         // whatever renames happen meanwhile.
         let md = f.metadata().map_err(|e| io_err("stat", &path, e))?;
@@ -318,8 +343,13 @@ impl Store for DirStore {
     fn delete_if(&self, key: &str, cond: &Precondition) -> Result<(), StoreError> {
         let path = self.path_for(key)?;
         let _guard = self.lock_object(key)?;
-        if self.current_version(&path)?.is_none() {
-            return Err(StoreError::KeyNotFound(key.to_string()));
+        match fs::symlink_metadata(&path) {
+            Ok(md) if md.is_file() => {}
+            Ok(_) => return Err(not_regular(&path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::KeyNotFound(key.to_string()))
+            }
+            Err(e) => return Err(io_err("stat", &path, e)),
         }
         self.check_precondition("delete", key, &path, cond)?;
         match fs::remove_file(&path) {
@@ -345,13 +375,14 @@ impl Store for DirStore {
             if !key.starts_with(prefix) || check_key(&key).is_err() {
                 continue;
             }
+            // Only regular files are objects: a FIFO would block the load,
+            // a symlink could point out of the store (or at /dev/zero).
             match entry.file_type() {
-                Ok(t) if t.is_dir() => continue,
+                Ok(t) if t.is_file() => keys.push(key),
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io_err("stat", &entry.path(), e)),
             }
-            keys.push(key);
         }
         keys.sort();
         Ok(keys)

@@ -3,30 +3,34 @@
 
 use super::{
     backoff_delay, check_key, encode_key_segment, Precondition, Store, StoreError, StoreOptions,
+    MAX_RETRIES, MAX_RETRY_AFTER_MS,
 };
 use std::io::Read;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use ureq::http::{Response, Uri};
 use ureq::{Agent, Body};
 
 /// Most bytes of an error response body quoted in a [`StoreError::Storage`] message.
 const ERROR_BODY_BYTES: u64 = 200;
 
-/// Upper bound of pages followed by one `list` call (guards against a server
-/// that keeps returning `next_start_after` without progress).
-const MAX_LIST_PAGES: usize = 1_000_000;
-
 /// A [`Store`] speaking the storaged protocol over HTTP/1.1 (ureq, blocking).
 ///
 /// Every request is idempotent and retried `retries` times on connection
-/// errors, timeouts, bodies cut short and 5xx statuses, with capped
-/// exponential backoff and jitter. `timeout_ms` bounds each attempt.
+/// errors, timeouts, bodies cut short, 5xx, 408 and 429 statuses, with capped
+/// exponential backoff and jitter (or the server's `Retry-After`, capped).
+/// `timeout_ms` bounds each attempt, plus upload time for a PUT. The
+/// attempts of one call run one after the other, never concurrently.
 #[derive(Debug)]
 pub struct HttpStore {
     agent: Agent,
     base: String,
     retries: u32,
+    timeout_ms: u64,
+    min_upload_bytes_per_sec: u64,
     max_object_bytes: u64,
+    max_list_page_bytes: u64,
+    max_list_keys: u64,
+    list_timeout: Duration,
 }
 
 enum Method {
@@ -60,6 +64,8 @@ struct Reply {
     /// The `ETag` header (the object's version), if the server sent one.
     etag: Option<String>,
     body: Vec<u8>,
+    /// `Retry-After` in seconds, if the server sent one (an HTTP date is ignored).
+    retry_after_s: Option<u64>,
 }
 
 impl Reply {
@@ -95,8 +101,13 @@ impl HttpStore {
         Ok(HttpStore {
             agent: config.into(),
             base,
-            retries: opts.retries,
+            retries: opts.retries.min(MAX_RETRIES),
+            timeout_ms: opts.timeout_ms.max(1),
+            min_upload_bytes_per_sec: opts.min_upload_bytes_per_sec.max(1),
             max_object_bytes: opts.max_object_bytes,
+            max_list_page_bytes: opts.max_list_page_bytes,
+            max_list_keys: opts.max_list_keys,
+            list_timeout: Duration::from_millis(opts.list_timeout_ms.max(1)),
         })
     }
 
@@ -109,13 +120,21 @@ impl HttpStore {
         format!("{}/v1/objects/{}", self.base, encode_key_segment(key))
     }
 
-    /// One attempt: send, then read the body (capped).
+    /// The budget of one PUT attempt of `n` bytes: the base timeout plus the
+    /// time the body takes at the slowest acceptable upload rate.
+    fn put_timeout(&self, n: usize) -> Duration {
+        let upload_ms = (n as u64).saturating_mul(1000) / self.min_upload_bytes_per_sec;
+        Duration::from_millis(self.timeout_ms.saturating_add(upload_ms))
+    }
+
+    /// One attempt: send, then read the body (at most `max` bytes).
     fn attempt(
         &self,
         method: &Method,
         url: &str,
         body: Option<&[u8]>,
         cond: &Precondition,
+        max: u64,
         what: &str,
     ) -> Result<Reply, Failure> {
         let header = match cond {
@@ -134,13 +153,25 @@ impl HttpStore {
         let sent = match (method, body) {
             (Method::Get, _) => self.agent.get(url).call(),
             (Method::Delete, _) => with_cond!(self.agent.delete(url)).call(),
-            (Method::Put, b) => with_cond!(self.agent.put(url)).send(b.unwrap_or(&[])),
+            (Method::Put, b) => {
+                let b = b.unwrap_or(&[]);
+                with_cond!(self.agent.put(url))
+                    .config()
+                    .timeout_global(Some(self.put_timeout(b.len())))
+                    .build()
+                    .send(b)
+            }
         };
         let mut resp = match sent {
             Ok(r) => r,
             Err(e) => return Err(classify(e, method, what)),
         };
         let status = resp.status().as_u16();
+        let retry_after_s = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let etag = resp
             .headers()
             .get("etag")
@@ -155,83 +186,66 @@ impl HttpStore {
                 .as_reader()
                 .take(ERROR_BODY_BYTES)
                 .read_to_end(&mut body);
-            return Ok(Reply { status, etag, body });
+            return Ok(Reply {
+                status,
+                etag,
+                body,
+                retry_after_s,
+            });
         }
-        let body = self.read_capped(&mut resp, method, what)?;
-        Ok(Reply { status, etag, body })
+        let body = read_capped(&mut resp, max, method, what)?;
+        Ok(Reply {
+            status,
+            etag,
+            body,
+            retry_after_s,
+        })
     }
 
-    fn read_capped(
-        &self,
-        resp: &mut Response<Body>,
-        method: &Method,
-        what: &str,
-    ) -> Result<Vec<u8>, Failure> {
-        let max = self.max_object_bytes;
-        let too_big = |n: &str| {
-            Failure::Fatal(StoreError::Storage(format!(
-                "{} {what}: response of {n} bytes exceeds the limit of {max} bytes",
-                method.name()
-            )))
-        };
-        let declared = resp
-            .headers()
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if let Some(len) = declared {
-            if len > max {
-                return Err(too_big(&len.to_string()));
-            }
-        }
-        let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(1 << 20) as usize);
-        resp.body_mut()
-            .as_reader()
-            .take(max.saturating_add(1))
-            .read_to_end(&mut buf)
-            .map_err(|e| {
-                Failure::Transient(format!("{} {what}: reading the body: {e}", method.name()))
-            })?;
-        if buf.len() as u64 > max {
-            return Err(too_big(&format!("more than {max}")));
-        }
-        Ok(buf)
-    }
-
-    /// Runs attempts until one gives a non-5xx response, or the retries are
-    /// used up. Returns that reply (any status but 5xx). Every attempt
-    /// carries the same precondition, so a retried write that the server
-    /// committed late cannot land over a newer object.
+    /// Runs attempts until one gives a response that is not worth retrying,
+    /// or the retries are used up (or `deadline` passes). Returns that reply
+    /// (any status but 5xx, 408 and 429). Every attempt carries the same
+    /// precondition, so a retried write the server committed late cannot
+    /// land over a newer object.
+    #[allow(clippy::too_many_arguments)]
     fn request(
         &self,
         method: Method,
         url: &str,
         body: Option<&[u8]>,
         cond: &Precondition,
+        max: u64,
         what: &str,
+        deadline: Option<Instant>,
     ) -> Result<Reply, StoreError> {
         let mut attempt = 0u32;
         loop {
             let last = attempt >= self.retries;
-            let msg = match self.attempt(&method, url, body, cond, what) {
-                Ok(r) if r.status >= 500 => format!(
-                    "{} {what}: status {}: {}",
-                    method.name(),
-                    r.status,
-                    r.snippet()
-                ),
+            let mut server_delay = None;
+            let msg = match self.attempt(&method, url, body, cond, max, what) {
+                Ok(r) if r.status >= 500 || r.status == 408 || r.status == 429 => {
+                    server_delay = r.retry_after_s.map(|s| {
+                        Duration::from_millis(s.saturating_mul(1000).min(MAX_RETRY_AFTER_MS))
+                    });
+                    format!(
+                        "{} {what}: status {}: {}",
+                        method.name(),
+                        r.status,
+                        r.snippet()
+                    )
+                }
                 Ok(r) => return Ok(r),
                 Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Transient(msg)) => msg,
             };
-            if last {
+            attempt += 1;
+            let delay = server_delay.unwrap_or_else(|| backoff_delay(attempt));
+            if last || deadline.is_some_and(|d| Instant::now() + delay >= d) {
                 return Err(StoreError::Storage(format!(
-                    "{msg} (after {} attempts)",
-                    attempt + 1
+                    "{msg} (after {attempt} attempts)"
                 )));
             }
-            attempt += 1;
-            std::thread::sleep(backoff_delay(attempt));
+            std::thread::sleep(delay);
         }
     }
 
@@ -247,6 +261,7 @@ impl HttpStore {
         &self,
         prefix: &str,
         start_after: Option<&str>,
+        deadline: Instant,
     ) -> Result<(Vec<String>, Option<String>), StoreError> {
         let mut url = format!(
             "{}/v1/objects?prefix={}",
@@ -258,7 +273,15 @@ impl HttpStore {
             url.push_str(&encode_key_segment(s));
         }
         let what = format!("list prefix {prefix:?}");
-        let r = self.request(Method::Get, &url, None, &Precondition::Any, &what)?;
+        let r = self.request(
+            Method::Get,
+            &url,
+            None,
+            &Precondition::Any,
+            self.max_list_page_bytes,
+            &what,
+            Some(deadline),
+        )?;
         if r.status != 200 {
             return Err(Self::unexpected("GET", &what, &r));
         }
@@ -286,6 +309,42 @@ fn parse_list_page(body: &[u8]) -> Result<(Vec<String>, Option<String>), String>
         Some(_) => return Err("\"next_start_after\" is not a string or null".into()),
     };
     Ok((out, next))
+}
+
+fn read_capped(
+    resp: &mut Response<Body>,
+    max: u64,
+    method: &Method,
+    what: &str,
+) -> Result<Vec<u8>, Failure> {
+    let too_big = |n: &str| {
+        Failure::Fatal(StoreError::Storage(format!(
+            "{} {what}: response of {n} bytes exceeds the limit of {max} bytes",
+            method.name()
+        )))
+    };
+    let declared = resp
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(len) = declared {
+        if len > max {
+            return Err(too_big(&len.to_string()));
+        }
+    }
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(1 << 20) as usize);
+    resp.body_mut()
+        .as_reader()
+        .take(max.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(|e| {
+            Failure::Transient(format!("{} {what}: reading the body: {e}", method.name()))
+        })?;
+    if buf.len() as u64 > max {
+        return Err(too_big(&format!("more than {max}")));
+    }
+    Ok(buf)
 }
 
 fn conflict(method: &str, what: &str, cond: &Precondition, r: &Reply) -> StoreError {
@@ -341,7 +400,15 @@ impl Store for HttpStore {
                 self.max_object_bytes
             )));
         }
-        let r = self.request(Method::Put, &self.object_url(key), Some(data), cond, &what)?;
+        let r = self.request(
+            Method::Put,
+            &self.object_url(key),
+            Some(data),
+            cond,
+            self.max_object_bytes,
+            &what,
+            None,
+        )?;
         match r.status {
             200 | 201 | 204 => Ok(r.etag),
             412 if *cond != Precondition::Any => Err(conflict("PUT", &what, cond, &r)),
@@ -357,7 +424,9 @@ impl Store for HttpStore {
             &self.object_url(key),
             None,
             &Precondition::Any,
+            self.max_object_bytes,
             &what,
+            None,
         )?;
         match r.status {
             200 => Ok((r.body, r.etag)),
@@ -369,7 +438,15 @@ impl Store for HttpStore {
     fn delete_if(&self, key: &str, cond: &Precondition) -> Result<(), StoreError> {
         check_key(key)?;
         let what = format!("key {key:?}");
-        let r = self.request(Method::Delete, &self.object_url(key), None, cond, &what)?;
+        let r = self.request(
+            Method::Delete,
+            &self.object_url(key),
+            None,
+            cond,
+            self.max_object_bytes,
+            &what,
+            None,
+        )?;
         match r.status {
             200 | 204 => Ok(()),
             412 if *cond != Precondition::Any => Err(conflict("DELETE", &what, cond, &r)),
@@ -378,11 +455,21 @@ impl Store for HttpStore {
         }
     }
 
+    /// Follows pages until the last one, bounded by `max_list_keys` keys in
+    /// total and `list_timeout_ms` overall: a server that keeps advancing
+    /// its cursor cannot make the client page (and hold keys) forever.
     fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let deadline = Instant::now() + self.list_timeout;
         let mut keys = Vec::new();
         let mut start_after: Option<String> = None;
-        for _ in 0..MAX_LIST_PAGES {
-            let (page, next) = self.list_page(prefix, start_after.as_deref())?;
+        loop {
+            let (page, next) = self.list_page(prefix, start_after.as_deref(), deadline)?;
+            if (keys.len() + page.len()) as u64 > self.max_list_keys {
+                return Err(StoreError::Storage(format!(
+                    "list prefix {prefix:?}: more than {} keys (max_list_keys)",
+                    self.max_list_keys
+                )));
+            }
             keys.extend(page);
             match next {
                 None => {
@@ -396,13 +483,16 @@ impl Store for HttpStore {
                             "list prefix {prefix:?}: next_start_after {n:?} does not advance"
                         )));
                     }
+                    if Instant::now() >= deadline {
+                        return Err(StoreError::Storage(format!(
+                            "list prefix {prefix:?}: not finished after {} ms (list_timeout_ms)",
+                            self.list_timeout.as_millis()
+                        )));
+                    }
                     start_after = Some(n);
                 }
             }
         }
-        Err(StoreError::Storage(format!(
-            "list prefix {prefix:?}: more than {MAX_LIST_PAGES} pages"
-        )))
     }
 
     fn describe(&self) -> String {

@@ -15,8 +15,7 @@
 //! [`StoreError::Conflict`]. That is what lets several processes share one
 //! store without overwriting each other's saves.
 //!
-//! [`server`] holds a small reference implementation of the storaged
-//! service over a directory (used by `examples/storaged.rs` and the tests).
+//! The reference storaged server is the `storaged` workspace crate.
 //!
 //! Keys are arbitrary non-empty UTF-8 strings other than `.` and `..`. Both
 //! stores map a key to a single path segment / file name with
@@ -26,7 +25,6 @@
 mod dir;
 mod http;
 pub mod s3;
-pub mod server;
 
 pub use dir::DirStore;
 pub use http::HttpStore;
@@ -178,14 +176,25 @@ pub const MIN_MULTIPART_THRESHOLD: u64 = 5 << 20;
 /// Tuning of the stores. Timeouts and retries only matter for [`HttpStore`] and [`S3Store`].
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Budget of one HTTP attempt, from connecting to the end of the response body.
+    /// Budget of one HTTP attempt, from connecting to the end of the response
+    /// body. A PUT gets more: see `min_upload_bytes_per_sec`.
     pub timeout_ms: u64,
     /// Budget of establishing the TCP (and TLS) connection.
     pub connect_timeout_ms: u64,
-    /// Retries after the first try, on connection errors, timeouts, cut bodies and 5xx.
+    /// Retries after the first try, on connection errors, timeouts, cut
+    /// bodies, 5xx, 408 and 429; at most [`MAX_RETRIES`].
     pub retries: u32,
-    /// Largest object accepted by `put` and returned by `get` (and largest list page).
+    /// Largest object accepted by `put` and returned by `get`.
     pub max_object_bytes: u64,
+    /// Largest body of one list page.
+    pub max_list_page_bytes: u64,
+    /// Most keys one `list` call collects over all its pages.
+    pub max_list_keys: u64,
+    /// Budget of one whole `list` call, all pages and retries included.
+    pub list_timeout_ms: u64,
+    /// A PUT of `n` bytes may take `timeout_ms + n / min_upload_bytes_per_sec`
+    /// seconds, so a large index can be uploaded over a slow link.
+    pub min_upload_bytes_per_sec: u64,
     /// S3 only: credentials; None reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`
     /// and `AWS_SESSION_TOKEN`.
     pub s3: Option<S3Credentials>,
@@ -196,6 +205,11 @@ pub struct StoreOptions {
     pub conditional_writes: ConditionalWrites,
 }
 
+/// Most retries accepted: more would only hide an outage for hours.
+pub const MAX_RETRIES: u32 = 100;
+/// Longest `Retry-After` honoured; a server asking for more gets this.
+pub const MAX_RETRY_AFTER_MS: u64 = 60_000;
+
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
@@ -203,6 +217,10 @@ impl Default for StoreOptions {
             connect_timeout_ms: 5_000,
             retries: 3,
             max_object_bytes: 4 << 30,
+            max_list_page_bytes: 64 << 20,
+            max_list_keys: 1_000_000,
+            list_timeout_ms: 300_000,
+            min_upload_bytes_per_sec: 1 << 20,
             s3: None,
             multipart_threshold_bytes: 64 << 20,
             conditional_writes: ConditionalWrites::Auto,
@@ -214,16 +232,25 @@ impl Default for StoreOptions {
 ///
 /// * `http://host:port[/base]` or `https://...` gives an [`HttpStore`];
 /// * `s3://bucket[/prefix][?endpoint=...&region=...&path_style=...]` gives an [`S3Store`];
-/// * `file:///abs/path` or a plain filesystem path gives a [`DirStore`]
-///   (the directory is created if missing).
+/// * `file:///abs/path` or a plain filesystem path (relative or absolute)
+///   gives a [`DirStore`] (the directory is created if missing).
 ///
-/// The empty string (in-memory, handled by the caller), other schemes and
-/// malformed URLs are [`crate::Error::InvalidArgument`].
+/// The empty string (in-memory, handled by the caller), leading or trailing
+/// whitespace, other schemes, and anything with a `:` before its first `/`
+/// (`localhost:7070`, `http:/h:p`: almost surely a mistyped URL, not a
+/// directory) are [`crate::Error::InvalidArgument`].
 pub fn open_store(url: &str, opts: &StoreOptions) -> Result<Box<dyn Store>, crate::Error> {
+    const FORMS: &str = "use http://host:port[/base], https://..., s3://bucket[/prefix], file:///absolute/path \
+                         or a directory path";
     if url.is_empty() {
         return Err(crate::Error::InvalidArgument(
             "store url is empty (in-memory indexes have no store)".into(),
         ));
+    }
+    if url.trim() != url {
+        return Err(crate::Error::InvalidArgument(format!(
+            "store url {url:?} has leading or trailing whitespace; {FORMS}"
+        )));
     }
     let lower = url.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
@@ -244,17 +271,13 @@ pub fn open_store(url: &str, opts: &StoreOptions) -> Result<Box<dyn Store>, crat
         })?;
         return Ok(Box::new(DirStore::open(path, opts)?));
     }
-    if let Some(pos) = url.find("://") {
-        let scheme = &url[..pos];
-        if !scheme.is_empty()
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
-        {
-            return Err(crate::Error::InvalidArgument(format!(
-                "store url {url:?}: unsupported scheme {scheme:?} (use http://, https://, s3://, file:/// or a path)"
-            )));
-        }
+    let before_slash = url.split('/').next().unwrap_or("");
+    if let Some(pos) = before_slash.find(':') {
+        return Err(crate::Error::InvalidArgument(format!(
+            "store url {url:?}: {:?} is not a supported scheme and a directory path \
+             with ':' before its first '/' is taken for a mistyped URL; {FORMS}",
+            &url[..pos]
+        )));
     }
     Ok(Box::new(DirStore::open(url, opts)?))
 }
@@ -336,14 +359,33 @@ pub(crate) fn decode_key_segment_lenient(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Keys every store refuses: they cannot be a file name or a path segment.
-pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
+/// The longest percent-encoded key a store accepts: the file-name limit
+/// (`NAME_MAX`) of the directory store and of the reference storaged, so a
+/// key that one store holds every store holds.
+pub const MAX_ENCODED_KEY_BYTES: usize = 255;
+
+/// Keys every store refuses: they cannot be a file name or a path segment,
+/// or their file name would be longer than [`MAX_ENCODED_KEY_BYTES`].
+pub fn check_key(key: &str) -> Result<(), StoreError> {
     if key.is_empty() || key == "." || key == ".." {
         return Err(StoreError::Storage(format!(
             "invalid key {key:?}: keys must be non-empty and not \".\" or \"..\""
         )));
     }
+    let n = encoded_len(key);
+    if n > MAX_ENCODED_KEY_BYTES {
+        return Err(StoreError::Storage(format!(
+            "key too long: {n} bytes percent-encoded, at most {MAX_ENCODED_KEY_BYTES}"
+        )));
+    }
     Ok(())
+}
+
+/// `encode_key_segment(key).len()` without building it.
+pub fn encoded_len(key: &str) -> usize {
+    key.bytes()
+        .map(|b| if is_unreserved(b) { 1 } else { 3 })
+        .sum()
 }
 
 /// Delay before retry number `attempt` (1-based): exponential from 50 ms,

@@ -1,12 +1,13 @@
 //! A small reference implementation of the storaged service (see
-//! `docs/storaged-protocol.md`) over a [`DirStore`].
+//! `docs/storaged-protocol.md`) over a directory.
 //!
 //! HTTP/1.1 over `std::net`, one thread per connection, keep-alive,
 //! `Content-Length` and `Transfer-Encoding: chunked` request bodies,
 //! `Expect: 100-continue`. It is meant for development and tests, not for
 //! exposure to untrusted networks (no TLS, no authentication).
 
-use super::{check_key, decode_key_segment_lenient, DirStore, Store, StoreError, StoreOptions};
+use crate::dir::{Dir, DirError};
+use crate::key::{decode_key_segment_lenient, key_problem};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -26,6 +27,9 @@ pub struct ServerOptions {
     pub base_path: String,
     /// How long an idle keep-alive connection (or a stalled read) is kept.
     pub idle_timeout_ms: u64,
+    /// Test aid: how long a DELETE reply is held back after the file is
+    /// gone (0: not at all), to widen races between a delete and later calls.
+    pub delete_reply_delay_ms: u64,
 }
 
 impl Default for ServerOptions {
@@ -35,6 +39,7 @@ impl Default for ServerOptions {
             max_body_bytes: 4 << 30,
             base_path: String::new(),
             idle_timeout_ms: 60_000,
+            delete_reply_delay_ms: 0,
         }
     }
 }
@@ -58,11 +63,8 @@ pub fn serve_until(
     opts: &ServerOptions,
     stop: Arc<AtomicBool>,
 ) -> io::Result<()> {
-    let store_opts = StoreOptions {
-        max_object_bytes: opts.max_body_bytes,
-        ..StoreOptions::default()
-    };
-    let store = Arc::new(DirStore::open(dir, &store_opts).map_err(io::Error::other)?);
+    let store =
+        Arc::new(Dir::open(dir, opts.max_body_bytes).map_err(|e| io::Error::other(e.to_string()))?);
     let opts = Arc::new(opts.clone());
     let mut transient_errors = 0u32;
     loop {
@@ -107,7 +109,7 @@ impl ServerHandle {
         self.addr
     }
 
-    /// `http://ADDR` plus the base path: the URL to give [`super::open_store`].
+    /// `http://ADDR` plus the base path: the storage URL clients are given.
     pub fn url(&self) -> String {
         format!(
             "http://{}{}",
@@ -134,7 +136,7 @@ pub fn spawn(dir: &Path, listener: TcpListener, opts: ServerOptions) -> io::Resu
     let stop = Arc::new(AtomicBool::new(false));
     let dir = dir.to_path_buf();
     // Open once here so that a bad directory is reported to the caller.
-    DirStore::open(&dir, &StoreOptions::default()).map_err(io::Error::other)?;
+    Dir::open(&dir, opts.max_body_bytes).map_err(|e| io::Error::other(e.to_string()))?;
     let base_path = opts.base_path.clone();
     let stop2 = Arc::clone(&stop);
     let thread = std::thread::Builder::new()
@@ -202,7 +204,7 @@ impl From<io::Error> for ReadError {
     }
 }
 
-fn handle_connection(stream: TcpStream, store: &DirStore, opts: &ServerOptions, stop: &AtomicBool) {
+fn handle_connection(stream: TcpStream, store: &Dir, opts: &ServerOptions, stop: &AtomicBool) {
     let idle = Some(Duration::from_millis(opts.idle_timeout_ms.max(1)));
     let _ = stream.set_read_timeout(idle);
     let _ = stream.set_write_timeout(idle);
@@ -478,7 +480,7 @@ fn write_reply<W: Write>(w: &mut W, reply: &Reply, keep_alive: bool) -> io::Resu
     w.flush()
 }
 
-fn route(req: &Request, store: &DirStore, opts: &ServerOptions) -> Reply {
+fn route(req: &Request, store: &Dir, opts: &ServerOptions) -> Reply {
     let (path, query) = match req.target.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (req.target.as_str(), None),
@@ -505,15 +507,9 @@ fn route(req: &Request, store: &DirStore, opts: &ServerOptions) -> Reply {
     let Some(key) = decode_key_segment_lenient(seg) else {
         return Reply::error(400, "bad percent-encoding in key");
     };
-    if let Err(e) = check_key(&key) {
-        return Reply::error(400, &e.to_string());
+    if let Some(why) = key_problem(&key) {
+        return Reply::error(400, &why);
     }
-    let not_found = |key: &str| {
-        Reply::json(
-            404,
-            serde_json::json!({ "error": "key not found", "key": key }),
-        )
-    };
     match req.method.as_str() {
         "GET" => match store.get(&key) {
             Ok(data) => Reply {
@@ -521,23 +517,39 @@ fn route(req: &Request, store: &DirStore, opts: &ServerOptions) -> Reply {
                 content_type: "application/octet-stream",
                 body: data,
             },
-            Err(StoreError::KeyNotFound(_)) => not_found(&key),
-            Err(e) => Reply::error(500, &e.to_string()),
+            Err(e) => failed(e, &key),
         },
         "PUT" => match store.put(&key, &req.body) {
             Ok(()) => Reply::empty(204),
-            Err(e) => Reply::error(500, &e.to_string()),
+            Err(e) => failed(e, &key),
         },
-        "DELETE" => match store.delete(&key) {
-            Ok(()) => Reply::empty(204),
-            Err(StoreError::KeyNotFound(_)) => not_found(&key),
-            Err(e) => Reply::error(500, &e.to_string()),
-        },
+        "DELETE" => {
+            let r = store.delete(&key);
+            if opts.delete_reply_delay_ms > 0 {
+                std::thread::sleep(Duration::from_millis(opts.delete_reply_delay_ms));
+            }
+            match r {
+                Ok(()) => Reply::empty(204),
+                Err(e) => failed(e, &key),
+            }
+        }
         _ => Reply::error(405, "method not allowed"),
     }
 }
 
-fn list(store: &DirStore, query: &str, opts: &ServerOptions) -> Reply {
+fn failed(e: DirError, key: &str) -> Reply {
+    match e {
+        DirError::NotFound => Reply::json(
+            404,
+            serde_json::json!({ "error": "key not found", "key": key }),
+        ),
+        DirError::BadKey(m) => Reply::error(400, &m),
+        DirError::TooLarge(m) => Reply::error(413, &m),
+        DirError::Io(m) => Reply::error(500, &m),
+    }
+}
+
+fn list(store: &Dir, query: &str, opts: &ServerOptions) -> Reply {
     let mut prefix = String::new();
     let mut start_after: Option<String> = None;
     for pair in query.split('&').filter(|p| !p.is_empty()) {

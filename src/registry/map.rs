@@ -1,7 +1,8 @@
-//! `Registry`: a thread-safe map from index name to `Arc<Index>`.
+//! The registry's in-memory part: a thread-safe map from index name to
+//! `Arc<Index>`.
 //!
-//! The registry lock is held only for lifecycle events (create, get, delete,
-//! names); work on an index never holds it.
+//! Its lock is held only for lifecycle events (create, get, delete, names);
+//! work on an index never holds it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -10,17 +11,13 @@ use crate::error::{Error, Result};
 use crate::index::{Index, IndexParams};
 
 #[derive(Debug, Default)]
-pub struct Registry {
+pub(super) struct Map {
     indexes: RwLock<BTreeMap<String, Arc<Index>>>,
 }
 
-impl Registry {
-    pub fn new() -> Registry {
-        Registry::default()
-    }
-
+impl Map {
     /// Creates an empty index; fails with `AlreadyExists` if the name is taken.
-    pub fn create(&self, params: IndexParams) -> Result<Arc<Index>> {
+    pub(super) fn create(&self, params: IndexParams) -> Result<Arc<Index>> {
         params.validate()?;
         let mut map = self.indexes.write().unwrap_or_else(|p| p.into_inner());
         if map.contains_key(&params.name) {
@@ -33,7 +30,7 @@ impl Registry {
 
     /// Registers an index built elsewhere (decoded from LHV1, say); fails
     /// with `AlreadyExists` if the name is taken.
-    pub fn register(&self, index: Arc<Index>) -> Result<Arc<Index>> {
+    pub(super) fn register(&self, index: Arc<Index>) -> Result<Arc<Index>> {
         let mut map = self.indexes.write().unwrap_or_else(|p| p.into_inner());
         if map.contains_key(index.name()) {
             return Err(Error::AlreadyExists(format!("index {:?}", index.name())));
@@ -42,7 +39,7 @@ impl Registry {
         Ok(index)
     }
 
-    pub fn get(&self, name: &str) -> Result<Arc<Index>> {
+    pub(super) fn get(&self, name: &str) -> Result<Arc<Index>> {
         self.indexes
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -53,7 +50,7 @@ impl Registry {
 
     /// Removes an index from the registry and returns it; handles others hold
     /// stay usable.
-    pub fn delete(&self, name: &str) -> Result<Arc<Index>> {
+    pub(super) fn delete(&self, name: &str) -> Result<Arc<Index>> {
         self.indexes
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -62,20 +59,12 @@ impl Registry {
     }
 
     /// Index names, sorted.
-    pub fn names(&self) -> Vec<String> {
+    pub(super) fn names(&self) -> Vec<String> {
         self.indexes
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .keys()
             .cloned()
             .collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.indexes.read().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
