@@ -8,10 +8,10 @@ mod moto;
 
 use moto::Moto;
 use vectord::registry::Options;
-use vectord::Registry as Db;
 use vectord::storeclient::{
     open_store, Precondition, S3Credentials, S3Store, Store, StoreError, StoreOptions,
 };
+use vectord::Registry as Db;
 use vectord::{Error, IndexParams, Metric};
 
 fn store_options() -> StoreOptions {
@@ -52,9 +52,7 @@ fn s3_objects_versions_and_paging() {
     s.set_list_page_size(2);
     let other = S3Store::open(&m.url(&bucket, "team/b"), &store_options()).unwrap();
     other.put("_vectors/x.lhv1", b"other prefix").unwrap();
-    let keys: Vec<String> = (0..5)
-        .map(|i| format!("_vectors/k {i}&<é>.lhv1"))
-        .collect();
+    let keys: Vec<String> = (0..5).map(|i| format!("_vectors/k {i}&<é>.lhv1")).collect();
     for (i, k) in keys.iter().enumerate() {
         s.put(k, format!("v{i}").as_bytes()).unwrap();
     }
@@ -68,7 +66,10 @@ fn s3_objects_versions_and_paging() {
     assert_eq!(other.list("").unwrap(), vec!["_vectors/x.lhv1"]);
     s.delete(&keys[0]).unwrap();
     assert!(matches!(s.get(&keys[0]), Err(StoreError::KeyNotFound(_))));
-    assert!(matches!(s.delete(&keys[0]), Err(StoreError::KeyNotFound(_))));
+    assert!(matches!(
+        s.delete(&keys[0]),
+        Err(StoreError::KeyNotFound(_))
+    ));
     assert_eq!(s.list("_vectors/").unwrap().len(), 4);
 }
 
@@ -76,7 +77,10 @@ fn s3_objects_versions_and_paging() {
 fn s3_conditional_primitives() {
     let Some(m) = moto::start() else { return };
     let s = open_store(&m.url(&m.bucket(), ""), &store_options()).unwrap();
-    let v1 = s.put_if("k", b"one", &Precondition::Absent).unwrap().unwrap();
+    let v1 = s
+        .put_if("k", b"one", &Precondition::Absent)
+        .unwrap()
+        .unwrap();
     // Create twice: the second loses.
     assert!(matches!(
         s.put_if("k", b"two", &Precondition::Absent),
@@ -96,7 +100,8 @@ fn s3_conditional_primitives() {
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(s.get("k").unwrap(), b"two");
-    s.delete_if("k", &Precondition::Version(v2.clone())).unwrap();
+    s.delete_if("k", &Precondition::Version(v2.clone()))
+        .unwrap();
     // Delete, then a stale save: the object stays gone.
     assert!(matches!(
         s.put_if("k", b"late", &Precondition::Version(v2)),
@@ -122,10 +127,7 @@ fn s3_multipart_upload() {
     let (back, v2) = s.get_versioned("big").unwrap();
     assert!(back == big, "multipart object differs");
     assert!(v.is_some() && v == v2, "{v:?} vs {v2:?}");
-    assert!(
-        v.as_deref().unwrap().contains("-3"),
-        "a 3-part ETag: {v:?}"
-    );
+    assert!(v.as_deref().unwrap().contains("-3"), "a 3-part ETag: {v:?}");
     // Conditional completion: the second create loses, and its parts are
     // aborted, not left behind.
     let e = s.put_if("big", &big, &Precondition::Absent).unwrap_err();

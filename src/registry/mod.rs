@@ -39,7 +39,8 @@ use crate::index::{Index, IndexObserver, IndexParams};
 use crate::lhv1;
 use crate::log::{self, log};
 use crate::storeclient::{
-    check_key, open_store, Precondition, Store, StoreError, MAX_ENCODED_KEY_BYTES,
+    check_key, open_store, ConditionalWrites, Precondition, Store, StoreError,
+    MAX_ENCODED_KEY_BYTES,
 };
 use map::Map;
 use saver::{lock, Persistor, SaveState, Saved};
@@ -118,7 +119,18 @@ impl Registry {
     }
 
     /// Opens a registry over a store built by the caller.
-    pub fn with_store(store: Box<dyn Store>, opts: Options) -> Result<Arc<Registry>> {
+    pub fn with_store(store: Box<dyn Store>, mut opts: Options) -> Result<Arc<Registry>> {
+        if !store.supports_conditions() {
+            match opts.store.conditional_writes {
+                ConditionalWrites::Required => {
+                    return Err(Error::Unsupported(format!(
+                        "conditional_writes is \"required\" but {} does not support them",
+                        store.describe()
+                    )))
+                }
+                _ => opts.store.conditional_writes = ConditionalWrites::Off,
+            }
+        }
         let deadline = Instant::now() + Duration::from_millis(opts.open_timeout_ms);
         let persistor = Arc::new(Persistor {
             store,

@@ -103,8 +103,7 @@ impl Registry {
             match p.state(name) {
                 None => self.refresh_new(p, name, &l.key, &mut problems),
                 Some(st) => {
-                    if let Err(e) = self.refresh_one(p, &st, l.version.as_deref(), &mut problems)
-                    {
+                    if let Err(e) = self.refresh_one(p, &st, l.version.as_deref(), &mut problems) {
                         problems.errors.push(format!("index {name:?}: {e}"));
                     }
                 }

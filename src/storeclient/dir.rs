@@ -13,11 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// ever encodes to such a name and `list` skips them without a special case.
 const TMP_PREFIX: &str = "%tmp-";
 
-/// Prefix of the per-object lock files (`%l` is not a valid escape either).
-/// They are never removed: unlinking a lock file another process is
-/// waiting on would let two writers in at once.
-const LOCK_PREFIX: &str = "%lock-";
-
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A [`Store`] keeping each object in its own file, named by
@@ -30,9 +25,11 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Versions: an object's version is its file's identity and state (device,
 /// inode, modification time, size). Every write replaces the file (a new
 /// inode), so the version changes with each write. Writes and deletes take
-/// an exclusive `flock` on the object's lock file and check their
+/// an exclusive `flock` on the directory itself and check their
 /// [`Precondition`] under it, which gives compare-and-swap between the
-/// processes of one machine (and over NFS where `flock` is honoured).
+/// processes of one machine. Only the check and the rename run under it
+/// (the data is written to the temporary file before), so one lock for the
+/// whole directory costs little and leaves no lock files behind.
 #[derive(Debug)]
 pub struct DirStore {
     dir: PathBuf,
@@ -182,7 +179,8 @@ fn version_of(md: &fs::Metadata) -> String {
     }
 }
 
-/// An exclusive lock on one object, released when dropped (the file closes).
+/// The exclusive lock of the store's writers, released when dropped (the
+/// directory handle closes).
 struct ObjectLock {
     _file: File,
 }
@@ -190,16 +188,7 @@ struct ObjectLock {
 impl DirStore {
     fn lock_object(&self, key: &str) -> Result<ObjectLock, StoreError> {
         check_key(key)?;
-        let path = self
-            .dir
-            .join(format!("{LOCK_PREFIX}{}", encode_key_segment(key)));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| io_err("open lock file", &path, e))?;
+        let file = File::open(&self.dir).map_err(|e| io_err("open", &self.dir, e))?;
         #[cfg(unix)]
         {
             use std::os::unix::io::AsRawFd;
@@ -211,7 +200,7 @@ impl DirStore {
                 }
                 let e = io::Error::last_os_error();
                 if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(io_err("lock", &path, e));
+                    return Err(io_err("lock", &self.dir, e));
                 }
             }
         }
@@ -390,6 +379,10 @@ impl Store for DirStore {
 
     fn describe(&self) -> String {
         format!("dir:{}", self.dir.display())
+    }
+
+    fn supports_conditions(&self) -> bool {
+        true
     }
 
     fn list_versions(&self, prefix: &str) -> Result<Vec<Listed>, StoreError> {

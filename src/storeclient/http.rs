@@ -498,4 +498,8 @@ impl Store for HttpStore {
     fn describe(&self) -> String {
         self.base.clone()
     }
+
+    fn supports_conditions(&self) -> bool {
+        true
+    }
 }

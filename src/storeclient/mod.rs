@@ -70,6 +70,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A short description for log messages, e.g. `dir:/path` or `http://host:port/base`.
     fn describe(&self) -> String;
 
+    /// Whether `put_if` and `delete_if` honour every [`Precondition`]. A
+    /// store that does not is used unconditionally under
+    /// `"conditional_writes": "auto"` and refused under `"required"`.
+    fn supports_conditions(&self) -> bool {
+        false
+    }
+
     /// Stores `data` under `key` only if `cond` holds, atomically with the
     /// check; [`StoreError::Conflict`] if it does not. Returns the version
     /// of the new object when the store reports one.
@@ -240,7 +247,8 @@ impl Default for StoreOptions {
 /// (`localhost:7070`, `http:/h:p`: almost surely a mistyped URL, not a
 /// directory) are [`crate::Error::InvalidArgument`].
 pub fn open_store(url: &str, opts: &StoreOptions) -> Result<Box<dyn Store>, crate::Error> {
-    const FORMS: &str = "use http://host:port[/base], https://..., s3://bucket[/prefix], file:///absolute/path \
+    const FORMS: &str =
+        "use http://host:port[/base], https://..., s3://bucket[/prefix], file:///absolute/path \
                          or a directory path";
     if url.is_empty() {
         return Err(crate::Error::InvalidArgument(

@@ -976,6 +976,10 @@ impl Store for S3Store {
         self.describe.clone()
     }
 
+    fn supports_conditions(&self) -> bool {
+        true
+    }
+
     fn put_if(
         &self,
         key: &str,

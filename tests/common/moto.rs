@@ -100,7 +100,10 @@ impl Moto {
         } else {
             format!("/{prefix}")
         };
-        format!("s3://{bucket}{p}?endpoint={}&region=us-east-1", self.endpoint)
+        format!(
+            "s3://{bucket}{p}?endpoint={}&region=us-east-1",
+            self.endpoint
+        )
     }
 
     /// The options JSON carrying the test credentials (plus `extra`, a
