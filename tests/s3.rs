@@ -64,6 +64,18 @@ fn s3_objects_versions_and_paging() {
     assert_eq!(data, b"v2");
     assert_eq!(version, listed[2].version, "GET and LIST agree on the ETag");
     assert_eq!(other.list("").unwrap(), vec!["_vectors/x.lhv1"]);
+    // The storaged list bounds hold for S3 too.
+    let mut bounded = S3Store::open(
+        &m.url(&bucket, "team/a"),
+        &StoreOptions {
+            max_list_keys: 3,
+            ..store_options()
+        },
+    )
+    .unwrap();
+    bounded.set_list_page_size(2);
+    let e = bounded.list("_vectors/").unwrap_err().to_string();
+    assert!(e.contains("max_list_keys"), "{e}");
     s.delete(&keys[0]).unwrap();
     assert!(matches!(s.get(&keys[0]), Err(StoreError::KeyNotFound(_))));
     assert!(matches!(

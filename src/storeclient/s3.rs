@@ -13,23 +13,23 @@
 
 use super::{
     backoff_delay, check_key, decode_key_segment_lenient, Listed, Precondition, S3Credentials,
-    Store, StoreError, StoreOptions, MIN_MULTIPART_THRESHOLD,
+    Store, StoreError, StoreOptions, MAX_RETRIES, MAX_RETRY_AFTER_MS, MIN_MULTIPART_THRESHOLD,
 };
 use jiff::Timestamp;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use rusty_s3::{Bucket, Credentials, Method, UrlStyle};
 use std::io::Read;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use ureq::http::Response;
 use ureq::{Agent, Body};
 use url::Url;
 
 /// Most bytes of an error response body read (and quoted, scrubbed).
 const ERROR_BODY_BYTES: u64 = 1024;
-/// Largest response accepted for a listing page or a multipart reply. A page
-/// of 1000 keys of 1024 bytes each, URL-encoded, fits.
-const MAX_XML_BYTES: u64 = 16 << 20;
+/// Largest response accepted for a multipart reply (listing pages are
+/// bounded by `max_list_page_bytes`, as for storaged).
+const MAX_XML_BYTES: u64 = 1 << 20;
 /// Most keys accepted in one listing page (S3 returns at most 1000).
 const MAX_KEYS_PER_PAGE: usize = 10_000;
 /// Pages followed by one listing, as for the storaged store.
@@ -210,7 +210,12 @@ pub struct S3Store {
     prefix: String,
     credentials: Credentials,
     retries: u32,
+    timeout_ms: u64,
+    min_upload_bytes_per_sec: u64,
     max_object_bytes: u64,
+    max_list_page_bytes: u64,
+    max_list_keys: u64,
+    list_timeout: Duration,
     part_size: u64,
     expires_secs: u64,
     list_page_size: Option<u32>,
@@ -237,6 +242,8 @@ struct Reply {
     status: u16,
     etag: Option<String>,
     body: Vec<u8>,
+    /// `Retry-After` in seconds, if sent (an HTTP date is ignored).
+    retry_after_s: Option<u64>,
 }
 
 /// One request to send: everything but the signature.
@@ -299,8 +306,13 @@ impl S3Store {
             bucket,
             prefix: loc.prefix,
             credentials,
-            retries: opts.retries,
+            retries: opts.retries.min(MAX_RETRIES),
+            timeout_ms: opts.timeout_ms.max(1),
+            min_upload_bytes_per_sec: opts.min_upload_bytes_per_sec.max(1),
             max_object_bytes: opts.max_object_bytes,
+            max_list_page_bytes: opts.max_list_page_bytes,
+            max_list_keys: opts.max_list_keys,
+            list_timeout: Duration::from_millis(opts.list_timeout_ms.max(1)),
             part_size: opts.multipart_threshold_bytes,
             expires_secs,
             list_page_size: None,
@@ -391,8 +403,24 @@ impl S3Store {
             Method::Get => with_headers!(self.agent.get(&url)).call(),
             Method::Head => with_headers!(self.agent.head(&url)).call(),
             Method::Delete => with_headers!(self.agent.delete(&url)).call(),
-            Method::Put => with_headers!(self.agent.put(&url)).send(req.body.unwrap_or(&[])),
-            Method::Post => with_headers!(self.agent.post(&url)).send(req.body.unwrap_or(&[])),
+            // Uploads get more time, as for storaged: the base timeout plus
+            // the body at the slowest acceptable rate.
+            Method::Put => {
+                let b = req.body.unwrap_or(&[]);
+                with_headers!(self.agent.put(&url))
+                    .config()
+                    .timeout_global(Some(self.upload_timeout(b.len())))
+                    .build()
+                    .send(b)
+            }
+            Method::Post => {
+                let b = req.body.unwrap_or(&[]);
+                with_headers!(self.agent.post(&url))
+                    .config()
+                    .timeout_global(Some(self.upload_timeout(b.len())))
+                    .build()
+                    .send(b)
+            }
         };
         let mut resp = match sent {
             Ok(r) => r,
@@ -415,6 +443,11 @@ impl S3Store {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty() && v.len() <= 1024);
+        let retry_after_s = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         if !(200..300).contains(&status) || req.method == Method::Head {
             let mut body = Vec::new();
             let _ = resp
@@ -422,7 +455,12 @@ impl S3Store {
                 .as_reader()
                 .take(ERROR_BODY_BYTES)
                 .read_to_end(&mut body);
-            return Ok(Reply { status, etag, body });
+            return Ok(Reply {
+                status,
+                etag,
+                body,
+                retry_after_s,
+            });
         }
         let body = read_capped(&mut resp, req.cap).map_err(|e| match e {
             Capped::TooBig(n) => Failure::Fatal(StoreError::Storage(format!(
@@ -431,35 +469,57 @@ impl S3Store {
             ))),
             Capped::Io(e) => Failure::Transient(format!("{name} {what}: reading the body: {e}")),
         })?;
-        Ok(Reply { status, etag, body })
+        Ok(Reply {
+            status,
+            etag,
+            body,
+            retry_after_s,
+        })
     }
 
-    /// Attempts until one gives a non-5xx response or the retries run out.
-    /// A retried write carries the same precondition as the first try, so a
+    fn upload_timeout(&self, n: usize) -> Duration {
+        let upload_ms = (n as u64).saturating_mul(1000) / self.min_upload_bytes_per_sec;
+        Duration::from_millis(self.timeout_ms.saturating_add(upload_ms))
+    }
+
+    /// Attempts until one gives a response not worth retrying (anything but
+    /// 5xx, 408 and 429), the retries run out, or `deadline` passes. A
+    /// retried write carries the same precondition as the first try, so a
     /// late duplicate can never land over a newer object.
     fn request(&self, req: &Req<'_>) -> Result<Reply, StoreError> {
+        self.request_until(req, None)
+    }
+
+    fn request_until(&self, req: &Req<'_>, deadline: Option<Instant>) -> Result<Reply, StoreError> {
         let mut attempt = 0u32;
         loop {
+            let mut server_delay = None;
             let msg = match self.attempt(req) {
-                Ok(r) if r.status >= 500 => format!(
-                    "{} {}: status {}: {}",
-                    method_name(req.method),
-                    req.what,
-                    r.status,
-                    self.error_text(&r)
-                ),
+                Ok(r) if r.status >= 500 || r.status == 408 || r.status == 429 => {
+                    server_delay = r.retry_after_s.map(|s| {
+                        Duration::from_millis(s.saturating_mul(1000).min(MAX_RETRY_AFTER_MS))
+                    });
+                    format!(
+                        "{} {}: status {}: {}",
+                        method_name(req.method),
+                        req.what,
+                        r.status,
+                        self.error_text(&r)
+                    )
+                }
                 Ok(r) => return Ok(r),
                 Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Transient(m)) => m,
             };
-            if attempt >= self.retries {
+            let last = attempt >= self.retries;
+            attempt += 1;
+            let delay = server_delay.unwrap_or_else(|| backoff_delay(attempt));
+            if last || deadline.is_some_and(|d| Instant::now() + delay >= d) {
                 return Err(StoreError::Storage(format!(
-                    "{msg} (after {} attempts)",
-                    attempt + 1
+                    "{msg} (after {attempt} attempts)"
                 )));
             }
-            attempt += 1;
-            std::thread::sleep(backoff_delay(attempt));
+            std::thread::sleep(delay);
         }
     }
 
@@ -697,6 +757,7 @@ impl S3Store {
                 status: r.status,
                 etag: None,
                 body: r.body.clone(),
+                retry_after_s: None,
             };
             let code = self.error_text(&failed);
             if code.starts_with("PreconditionFailed") || code.starts_with("ConditionalRequest") {
@@ -713,6 +774,7 @@ impl S3Store {
         &self,
         prefix: &str,
         token: Option<&str>,
+        deadline: Instant,
     ) -> Result<(Vec<Listed>, Option<String>), StoreError> {
         let mut req = self.req(
             Method::Get,
@@ -730,7 +792,8 @@ impl S3Store {
         if let Some(t) = token {
             req.query.push(("continuation-token", t.to_string()));
         }
-        let r = self.request(&req)?;
+        req.cap = self.max_list_page_bytes;
+        let r = self.request_until(&req, Some(deadline))?;
         if r.status != 200 {
             return Err(self.unexpected(&req, &r));
         }
@@ -1048,12 +1111,29 @@ impl Store for S3Store {
         }
     }
 
+    /// Follows continuation tokens to the last page, bounded like the
+    /// storaged listing: `max_list_keys` keys in all, `list_timeout_ms`
+    /// overall, `max_list_page_bytes` a page.
     fn list_versions(&self, prefix: &str) -> Result<Vec<Listed>, StoreError> {
+        let deadline = Instant::now() + self.list_timeout;
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..MAX_LIST_PAGES {
-            let (page, next) = self.list_page(prefix, token.as_deref())?;
+            if Instant::now() >= deadline {
+                return Err(StoreError::Storage(format!(
+                    "list prefix {prefix:?} in {}: not finished within list_timeout_ms ({} ms)",
+                    self.describe,
+                    self.list_timeout.as_millis()
+                )));
+            }
+            let (page, next) = self.list_page(prefix, token.as_deref(), deadline)?;
             out.extend(page.into_iter().filter(|l| l.key.starts_with(prefix)));
+            if out.len() as u64 > self.max_list_keys {
+                return Err(StoreError::Storage(format!(
+                    "list prefix {prefix:?} in {}: more than max_list_keys ({}) keys",
+                    self.describe, self.max_list_keys
+                )));
+            }
             match next {
                 None => {
                     out.sort_by(|a, b| a.key.cmp(&b.key));
