@@ -87,8 +87,12 @@ fn main() {
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let t = Instant::now();
     for (c, chunk) in refs.chunks(5000).enumerate() {
-        ix.add(chunk, &v[c * 5000 * dim..(c * 5000 + chunk.len()) * dim], None)
-            .unwrap();
+        ix.add(
+            chunk,
+            &v[c * 5000 * dim..(c * 5000 + chunk.len()) * dim],
+            None,
+        )
+        .unwrap();
     }
     eprintln!("built {n} x {dim} in {:.1} s", t.elapsed().as_secs_f64());
     let blob = vectord::lhv1::encode_owned(ix.snapshot());
@@ -97,7 +101,12 @@ fn main() {
 
     let dir = std::env::temp_dir().join(format!("vectord-sbench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    bench("directory", dir.join("d").to_str().unwrap(), "{\"save\": \"manual\"}", &blob);
+    bench(
+        "directory",
+        dir.join("d").to_str().unwrap(),
+        "{\"save\": \"manual\"}",
+        &blob,
+    );
 
     let server = spawn_for_tests(&dir.join("h"), ServerOptions::default()).unwrap();
     bench("storaged", &server.url(), "{\"save\": \"manual\"}", &blob);

@@ -359,16 +359,8 @@ fn read_request<R: BufRead, W: Write>(
                     }
                 }
             }
-            "if-match" => {
-                if if_match.replace(value.to_string()).is_some() {
-                    return Err(bad("more than one If-Match header"));
-                }
-            }
-            "if-none-match" => {
-                if if_none_match.replace(value.to_string()).is_some() {
-                    return Err(bad("more than one If-None-Match header"));
-                }
-            }
+            "if-match" => set_once(&mut if_match, value, "If-Match")?,
+            "if-none-match" => set_once(&mut if_none_match, value, "If-None-Match")?,
             "expect" => {
                 if value.eq_ignore_ascii_case("100-continue") {
                     expect_continue = http11;
@@ -412,6 +404,14 @@ fn read_request<R: BufRead, W: Write>(
         keep_alive: !close,
         body,
     }))
+}
+
+/// Records a header that may appear only once.
+fn set_once(slot: &mut Option<String>, value: &str, name: &str) -> Result<(), ReadError> {
+    if slot.replace(value.to_string()).is_some() {
+        return Err(bad(&format!("more than one {name} header")));
+    }
+    Ok(())
 }
 
 fn read_chunked<R: BufRead>(r: &mut R, max: u64) -> Result<Vec<u8>, ReadError> {
