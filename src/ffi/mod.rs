@@ -347,10 +347,15 @@ mod tests {
 
     #[test]
     fn status_codes_match_errors() {
-        for code in 0..10 {
+        for code in 0..11 {
             assert_eq!(vectord_status::from_code(code).unwrap() as u32, code);
         }
-        assert!(vectord_status::from_code(10).is_none());
+        assert!(vectord_status::from_code(11).is_none());
+        let conflict = crate::Error::Conflict("x".into());
+        assert_eq!(
+            vectord_status::from_code(conflict.status_code()),
+            Some(vectord_status::Conflict)
+        );
     }
 
     #[test]
