@@ -331,3 +331,86 @@ fn two_processes_s3() {
     let url = m.url(&m.bucket(), "mp");
     two_writers(&url, &moto::Moto::options(r#", "save": "manual""#));
 }
+
+/// A refresh over unchanged indexes only lists (the directory listing
+/// carries versions): no object is downloaded. A changed one is.
+#[test]
+fn refresh_of_unchanged_indexes_only_lists() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use vectord::storeclient::Listed;
+
+    #[derive(Debug)]
+    struct Counting(Box<dyn Store>, Arc<AtomicUsize>);
+    impl Store for Counting {
+        fn put(&self, k: &str, d: &[u8]) -> Result<(), StoreError> {
+            self.0.put(k, d)
+        }
+        fn get(&self, k: &str) -> Result<Vec<u8>, StoreError> {
+            self.get_versioned(k).map(|(d, _)| d)
+        }
+        fn delete(&self, k: &str) -> Result<(), StoreError> {
+            self.0.delete(k)
+        }
+        fn list(&self, p: &str) -> Result<Vec<String>, StoreError> {
+            self.0.list(p)
+        }
+        fn describe(&self) -> String {
+            self.0.describe()
+        }
+        fn supports_conditions(&self) -> bool {
+            true
+        }
+        fn put_if(
+            &self,
+            k: &str,
+            d: &[u8],
+            c: &Precondition,
+        ) -> Result<Option<String>, StoreError> {
+            self.0.put_if(k, d, c)
+        }
+        fn get_versioned(&self, k: &str) -> Result<(Vec<u8>, Option<String>), StoreError> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            self.0.get_versioned(k)
+        }
+        fn delete_if(&self, k: &str, c: &Precondition) -> Result<(), StoreError> {
+            self.0.delete_if(k, c)
+        }
+        fn list_versions(&self, p: &str) -> Result<Vec<Listed>, StoreError> {
+            self.0.list_versions(p)
+        }
+    }
+    let d = TempDir::new("count");
+    let url = d.0.to_str().unwrap();
+    let w = Registry::open(Some(url), None).unwrap();
+    for i in 0..20 {
+        w.create(IndexParams::new(format!("i{i}"), 3, Metric::L2))
+            .unwrap();
+    }
+    let gets = Arc::new(AtomicUsize::new(0));
+    let store = Counting(
+        open_store(url, &StoreOptions::default()).unwrap(),
+        gets.clone(),
+    );
+    let r = Registry::with_store(Box::new(store), Default::default()).unwrap();
+    assert_eq!(
+        gets.load(Ordering::SeqCst),
+        20,
+        "open loads each index once"
+    );
+    r.refresh().unwrap();
+    r.refresh().unwrap();
+    assert_eq!(
+        gets.load(Ordering::SeqCst),
+        20,
+        "unchanged: refresh only lists"
+    );
+    add(&w, "i7", "new");
+    r.refresh().unwrap();
+    assert_eq!(
+        gets.load(Ordering::SeqCst),
+        21,
+        "one changed index, one download"
+    );
+    assert!(r.get("i7").unwrap().contains("new"));
+}
