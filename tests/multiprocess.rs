@@ -414,3 +414,43 @@ fn refresh_of_unchanged_indexes_only_lists() {
     );
     assert!(r.get("i7").unwrap().contains("new"));
 }
+
+/// The issue's late write: a PUT the client gave up on (timeout) that the
+/// server commits afterwards must not land over a newer save by another
+/// writer. Its `If-Match` still names the version it replaced, so the
+/// server refuses it; the writer that gave up sees CONFLICT on its next
+/// save. (With `"conditional_writes": "off"` the late PUT wins and the
+/// newer save is lost.)
+#[test]
+fn late_put_cannot_overwrite_a_newer_save() {
+    use std::sync::atomic::Ordering;
+    let d = TempDir::new("late");
+    let opts = ServerOptions {
+        put_commit_delay_ms: 600,
+        ..ServerOptions::default()
+    };
+    let delayed = opts.delayed_puts.clone();
+    let server = spawn_for_tests(&d.0, opts).unwrap();
+    let url = server.url();
+    let slow = r#"{"save": "manual", "timeout_ms": 200, "retries": 0}"#;
+    let p1 = Registry::open(Some(&url), Some(slow)).unwrap();
+    p1.create(IndexParams::new("docs", 3, Metric::L2)).unwrap();
+    p1.flush().unwrap();
+    let p2 = Registry::open(Some(&url), Some(slow)).unwrap();
+    add(&p1, "docs", "p1-late");
+    delayed.store(1, Ordering::SeqCst);
+    let started = Instant::now();
+    let e = p1.flush().unwrap_err();
+    assert!(matches!(e, Error::Storage(_)), "timed out: {e}");
+    // The server still holds p1's PUT; p2 saves a newer version meanwhile.
+    add(&p2, "docs", "p2-new");
+    p2.flush().unwrap();
+    // Let the held PUT reach its check and be refused.
+    std::thread::sleep(Duration::from_millis(900).saturating_sub(started.elapsed()));
+    let fresh = Registry::open(Some(&url), None).unwrap();
+    let ix = fresh.get("docs").unwrap();
+    assert!(ix.contains("p2-new"), "the newer save was overwritten");
+    assert!(!ix.contains("p1-late"));
+    // p1's change is still unsaved, and now a conflict.
+    assert!(matches!(p1.flush(), Err(Error::Conflict(_))));
+}

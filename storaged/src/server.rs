@@ -11,7 +11,7 @@ use crate::key::{decode_key_segment_lenient, key_problem};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -30,6 +30,13 @@ pub struct ServerOptions {
     /// Test aid: how long a DELETE reply is held back after the file is
     /// gone (0: not at all), to widen races between a delete and later calls.
     pub delete_reply_delay_ms: u64,
+    /// Test aid: while positive, each PUT takes one from this count and
+    /// waits `put_commit_delay_ms` after reading its body, before checking
+    /// its precondition and committing: a write the server commits after
+    /// the client gave up on it.
+    pub delayed_puts: Arc<AtomicU32>,
+    /// See `delayed_puts`.
+    pub put_commit_delay_ms: u64,
 }
 
 impl Default for ServerOptions {
@@ -40,6 +47,8 @@ impl Default for ServerOptions {
             base_path: String::new(),
             idle_timeout_ms: 60_000,
             delete_reply_delay_ms: 0,
+            delayed_puts: Arc::new(AtomicU32::new(0)),
+            put_commit_delay_ms: 0,
         }
     }
 }
@@ -549,7 +558,16 @@ fn route(req: &Request, store: &Dir, opts: &ServerOptions) -> Reply {
             },
             Err(e) => failed(e, &key),
         },
-        "PUT" => match store.put(&key, &req.body, &cond) {
+        "PUT" => match {
+            let delay = opts
+                .delayed_puts
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok();
+            if delay {
+                std::thread::sleep(Duration::from_millis(opts.put_commit_delay_ms));
+            }
+            store.put(&key, &req.body, &cond)
+        } {
             Ok(etag) => Reply {
                 etag: Some(etag),
                 ..Reply::empty(204)
