@@ -415,6 +415,25 @@ fn read_request<R: BufRead, W: Write>(
     }))
 }
 
+/// Stores the object, first waiting `put_commit_delay_ms` if a delayed
+/// PUT is armed (`ServerOptions::delayed_puts`).
+fn put_after_test_delay(
+    store: &Dir,
+    key: &str,
+    body: &[u8],
+    cond: &Cond,
+    opts: &ServerOptions,
+) -> Result<String, DirError> {
+    let delay = opts
+        .delayed_puts
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+        .is_ok();
+    if delay {
+        std::thread::sleep(Duration::from_millis(opts.put_commit_delay_ms));
+    }
+    store.put(key, body, cond)
+}
+
 /// Records a header that may appear only once.
 fn set_once(slot: &mut Option<String>, value: &str, name: &str) -> Result<(), ReadError> {
     if slot.replace(value.to_string()).is_some() {
@@ -558,16 +577,7 @@ fn route(req: &Request, store: &Dir, opts: &ServerOptions) -> Reply {
             },
             Err(e) => failed(e, &key),
         },
-        "PUT" => match {
-            let delay = opts
-                .delayed_puts
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-                .is_ok();
-            if delay {
-                std::thread::sleep(Duration::from_millis(opts.put_commit_delay_ms));
-            }
-            store.put(&key, &req.body, &cond)
-        } {
+        "PUT" => match put_after_test_delay(store, &key, &req.body, &cond, opts) {
             Ok(etag) => Reply {
                 etag: Some(etag),
                 ..Reply::empty(204)
