@@ -132,6 +132,12 @@ typedef enum vectord_status {
      * A bug in vectord (including a caught panic).
      */
     VECTORD_STATUS_INTERNAL = 9,
+    /**
+     * A save or delete lost a race with another writer of the same store:
+     * the stored object changed since this process loaded or saved it. The
+     * in-memory index is kept; reload it (or refresh) to recover.
+     */
+    VECTORD_STATUS_CONFLICT = 10,
 } vectord_status;
 
 /**
@@ -509,6 +515,27 @@ enum vectord_status vectord_registry_import(struct vectord_registry *r, const ui
  * (no-op in memory). `r` must not be NULL.
  */
 enum vectord_status vectord_registry_flush(struct vectord_registry *r, struct vectord_error **err);
+
+/**
+ * Brings the registry up to date with its store (for read replicas and
+ * after a conflict): loads indexes other processes created, reloads those
+ * whose stored version changed, drops those whose object is gone — each
+ * only when it has no unsaved local changes; those are reported as one
+ * `VECTORD_STATUS_CONFLICT` after everything else was applied, never
+ * discarded. Costs one listing when nothing changed (S3, directory). No-op
+ * in memory.
+ */
+enum vectord_status vectord_registry_refresh(struct vectord_registry *r, struct vectord_error **err);
+
+/**
+ * Discards this registry's state of the index called `name` (unsaved
+ * changes included) and loads the stored one; handles already held see
+ * the reloaded contents. If the store no longer has it, the index is
+ * dropped from the registry. `VECTORD_STATUS_NOT_FOUND` if neither has it;
+ * `VECTORD_STATUS_CONFLICT` if the stored index has other parameters
+ * (dim, metric, m, ef_construction) than the loaded one.
+ */
+enum vectord_status vectord_registry_reload(struct vectord_registry *r, const char *name, struct vectord_error **err);
 
 /**
  * Routes log messages (level 1 error, 2 warning, 3 info, 4 debug) to `cb`,

@@ -31,6 +31,23 @@ fi
 cargo --version; cc --version | head -1; valgrind --version; go version
 echo "pkg-config $(pkg-config --version)"
 
+# moto: the S3-compatible server the S3 tests start (tests/common/moto.rs).
+# Kept in a venv outside the clone so later runs reuse it (about 45 s to
+# install on a fresh machine).
+moto_venv="${HOME}/.cache/vectord-test/moto-venv"
+if [ ! -x "${moto_venv}/bin/moto_server" ]; then
+  echo "installing moto[server] into ${moto_venv}"
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq python3 python3-venv >/dev/null
+  fi
+  mkdir -p "$(dirname "${moto_venv}")"
+  python3 -m venv "${moto_venv}"
+  "${moto_venv}/bin/pip" install -q 'moto[server]==5.2.*'
+fi
+"${moto_venv}/bin/pip" show moto | head -2
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

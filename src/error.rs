@@ -23,6 +23,10 @@ pub enum Error {
     Storage(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A save or delete lost a race: the stored object changed since this
+    /// process read or wrote it. The in-memory state is kept.
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 impl Error {
@@ -38,6 +42,7 @@ impl Error {
             Error::Unsupported(_) => 7,
             Error::Storage(_) => 8,
             Error::Internal(_) => 9,
+            Error::Conflict(_) => 10,
         }
     }
 }

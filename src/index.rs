@@ -286,6 +286,8 @@ pub struct Index {
     failed: OnceLock<String>,
     /// Test hook: the next add breaks an invariant (`inject_fault_for_tests`).
     fault: AtomicBool,
+    /// Set for the indexes of a read-only registry: add and remove refuse.
+    read_only: AtomicBool,
 }
 
 /// Something that wants to know when an index changed (after the change is
@@ -340,6 +342,7 @@ impl Index {
             observer: RwLock::new(None),
             failed: OnceLock::new(),
             fault: AtomicBool::new(false),
+            read_only: AtomicBool::new(false),
         }
     }
 
@@ -390,6 +393,52 @@ impl Index {
     #[doc(hidden)]
     pub fn inject_fault_for_tests(&self) {
         self.fault.store(true, Ordering::SeqCst);
+    }
+
+    /// Makes add and remove fail (the index belongs to a read-only registry).
+    pub fn set_read_only(&self, read_only: bool) {
+        self.read_only.store(read_only, Ordering::Release);
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only.load(Ordering::Acquire) {
+            return Err(Error::InvalidArgument(format!(
+                "index {:?} belongs to a read-only registry (\"read_only\": true): \
+                 add and remove are refused",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Replaces this index's items and graph by those of `other` (a freshly
+    /// loaded copy of the same index), in place, so every handle to this
+    /// index sees them. The parameters must match: a handle's dim and
+    /// metric never change. Returns the new `version()`, taken under the
+    /// write lock, so a caller can tell a later change from the swap.
+    pub fn replace_contents(&self, other: Index) -> Result<u64> {
+        if other.name != self.name
+            || other.dim != self.dim
+            || other.metric != self.metric
+            || other.m != self.m
+            || other.ef_construction != self.ef_construction
+        {
+            return Err(Error::Conflict(format!(
+                "index {:?}: the stored index has other parameters ({:?}) than the loaded one \
+                 ({:?}); delete the local index and get it again",
+                self.name,
+                other.params(),
+                self.params()
+            )));
+        }
+        let fresh = other.inner.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        *guard = fresh;
+        self.ef_search
+            .store(other.ef_search.load(Ordering::Relaxed), Ordering::Relaxed);
+        let v = self.version.fetch_add(1, Ordering::AcqRel) + 1;
+        drop(guard);
+        Ok(v)
     }
 
     /// Installs (or with None removes) the observer told about changes.
@@ -543,6 +592,7 @@ impl Index {
         metadata: Option<&[Option<&str>]>,
     ) -> Result<()> {
         self.ensure_healthy()?;
+        self.check_writable()?;
         let dim = self.dim as usize;
         if vectors.len() != ids.len() * dim {
             return Err(Error::DimensionMismatch(format!(
@@ -637,6 +687,7 @@ impl Index {
     /// retried remove succeeds). Returns how many items were removed.
     pub fn remove(&self, ids: &[&str]) -> Result<usize> {
         self.ensure_healthy()?;
+        self.check_writable()?;
         for (i, id) in ids.iter().enumerate() {
             validate_id(id).map_err(|e| {
                 Error::InvalidArgument(format!("index {:?}: id {i} ({id:?}): {e}", self.name))

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 #[path = "common/cbuild.rs"]
 mod cbuild;
+#[path = "common/moto.rs"]
+mod moto;
 use cbuild::{compiler, profile_dir, root, static_lib};
 use storaged::{spawn_for_tests, ServerOptions};
 use vectord::storeclient::{open_store, StoreOptions};
@@ -205,4 +207,19 @@ fn restart_acceptance_storaged() {
     acceptance(&exe, &server.url(), None);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same eight checks against S3 (moto, tests/common/moto.rs); the
+/// processes take their credentials from the AWS_* environment variables.
+#[test]
+fn restart_acceptance_s3() {
+    let Some(m) = moto::start() else { return };
+    let exe = build_restart();
+    let url = m.url(&m.bucket(), "restart");
+    // SAFETY (edition 2021: safe fn): set before any thread of this test
+    // reads the environment; the other tests do not read these variables.
+    std::env::set_var("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", moto::SECRET_KEY);
+    println!("s3 {url}");
+    acceptance(&exe, &url, None);
 }

@@ -26,6 +26,7 @@ const (
 	StatusUnsupported       Status = 7
 	StatusStorage           Status = 8
 	StatusInternal          Status = 9
+	StatusConflict          Status = 10
 )
 
 // String returns the library's name of the status (for example
@@ -59,6 +60,9 @@ var (
 	ErrStorage = errors.New("vectord: storage error")
 	// ErrInternal: a bug in the library.
 	ErrInternal = errors.New("vectord: internal error")
+	// ErrConflict: a save or delete lost a race with another writer of the
+	// same store; the in-memory index is kept (Reload or Refresh to recover).
+	ErrConflict = errors.New("vectord: conflict")
 )
 
 var sentinels = [...]error{
@@ -71,6 +75,7 @@ var sentinels = [...]error{
 	StatusUnsupported:       ErrUnsupported,
 	StatusStorage:           ErrStorage,
 	StatusInternal:          ErrInternal,
+	StatusConflict:          ErrConflict,
 }
 
 // Error is a failure reported by the library (or by this package's own
@@ -119,6 +124,7 @@ var kinds = [...]string{
 	StatusUnsupported:       "unsupported",
 	StatusStorage:           "storage",
 	StatusInternal:          "internal error",
+	StatusConflict:          "conflict",
 }
 
 // newError makes an error for a failure detected in Go, before any C call.

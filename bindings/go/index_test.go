@@ -411,7 +411,7 @@ func TestErrorType(t *testing.T) {
 		t.Fatalf("Error() = %q", e.Error())
 	}
 	// Every status maps to its own sentinel.
-	for code := StatusInvalidArgument; code <= StatusInternal; code++ {
+	for code := StatusInvalidArgument; code <= StatusConflict; code++ {
 		err := &Error{Code: code, Message: "m"}
 		n := 0
 		for _, s := range sentinels[1:] {

@@ -205,3 +205,50 @@ func openDead(t *testing.T) *Registry {
 	wantErr(t, reg.Flush(), ErrStorage)
 	return reg
 }
+
+// Two registries over one directory: the stale writer's save is
+// ErrConflict, Reload recovers it in place (the held Index sees the stored
+// contents), Refresh picks up the other writer's new index, and a read-only
+// registry refuses changes.
+func TestConflictReloadRefresh(t *testing.T) {
+	dir := t.TempDir()
+	manual := &Options{Save: "manual"}
+	a := openPersistent(t, dir, manual)
+	defer a.Close()
+	b := openPersistent(t, dir, manual)
+	defer b.Close()
+	ia, err := a.Create(IndexParams{Name: "docs", Dim: 2, Metric: L2})
+	must(t, err)
+	must(t, a.Flush())
+	must(t, b.Refresh())
+	ib, err := b.Get("docs")
+	must(t, err)
+	must(t, ia.Add([]string{"a1"}, []float32{1, 2}, nil))
+	must(t, a.Flush())
+	must(t, ib.Add([]string{"b1"}, []float32{3, 4}, nil))
+	if err := b.Flush(); !errors.Is(err, ErrConflict) {
+		t.Fatalf("stale save: %v, want ErrConflict", err)
+	}
+	must(t, b.Reload("docs"))
+	if _, _, err := ib.Get("a1"); err != nil {
+		t.Fatalf("held index after Reload: %v", err)
+	}
+	if _, _, err := ib.Get("b1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("discarded item still there: %v", err)
+	}
+	_, err = a.Create(IndexParams{Name: "more", Dim: 2, Metric: L2})
+	must(t, err)
+	must(t, a.Flush())
+	must(t, b.Refresh())
+	if _, err := b.Get("more"); err != nil {
+		t.Fatalf("Refresh did not load the new index: %v", err)
+	}
+	ro := openPersistent(t, dir, &Options{ReadOnly: true})
+	defer ro.Close()
+	if _, err := ro.Create(IndexParams{Name: "x", Dim: 2, Metric: L2}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("read-only Create: %v", err)
+	}
+	if err := b.Reload("nowhere"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Reload of an unknown index: %v", err)
+	}
+}

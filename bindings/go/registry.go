@@ -34,6 +34,28 @@ type Options struct {
 	Save string `json:"save,omitempty"`
 	// SaveIntervalMs is the period of background saves under Save "async".
 	SaveIntervalMs uint64 `json:"save_interval_ms,omitempty"`
+	// S3 holds the credentials of an s3:// store; nil reads the
+	// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN
+	// environment variables.
+	S3 *S3Credentials `json:"s3,omitempty"`
+	// MultipartThresholdBytes: S3 objects larger than this are uploaded in
+	// parts of this size (at least 5 MiB; 0 = the default, 64 MiB).
+	MultipartThresholdBytes uint64 `json:"multipart_threshold_bytes,omitempty"`
+	// ConditionalWrites is "auto" (the default), "required" or "off"; see
+	// docs/storage.md.
+	ConditionalWrites string `json:"conditional_writes,omitempty"`
+	// ReadOnly opens a registry that never writes: Create, Delete, Add and
+	// Remove fail.
+	ReadOnly bool `json:"read_only,omitempty"`
+	// RefreshIntervalMs runs Refresh in the background this often (0 = never).
+	RefreshIntervalMs uint64 `json:"refresh_interval_ms,omitempty"`
+}
+
+// S3Credentials are the credentials of an s3:// store.
+type S3Credentials struct {
+	AccessKeyID     string `json:"access_key_id"`
+	SecretAccessKey string `json:"secret_access_key"`
+	SessionToken    string `json:"session_token,omitempty"`
 }
 
 // Registry is a set of named indexes, in memory or persisted. It is safe for
@@ -44,8 +66,9 @@ type Registry struct {
 }
 
 // Open opens a registry. storageURL "" keeps everything in memory; a
-// directory path (or file:// URL) or an http:// URL of a storaged service
-// persists it, loading the indexes already stored there. opts may be nil.
+// directory path (or file:// URL), an http:// URL of a storaged service or
+// an s3://bucket/prefix URL persists it, loading the indexes already stored
+// there. opts may be nil.
 func Open(storageURL string, opts *Options) (*Registry, error) {
 	var curl, copts *C.char
 	var err error
@@ -199,6 +222,43 @@ func (r *Registry) Import(blob []byte) (*Index, error) {
 		return nil, err
 	}
 	return wrapIndex(out), nil
+}
+
+// Refresh brings the registry up to date with its store: indexes other
+// processes created are loaded, those whose stored version changed are
+// reloaded, those whose object is gone are dropped, each only when it has
+// no unsaved local changes (those are reported as ErrConflict, never
+// discarded).
+func (r *Registry) Refresh() error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.ptr == nil {
+		return errClosed("registry")
+	}
+	var cerr *C.vectord_error
+	st := C.vectord_registry_refresh(r.ptr, &cerr)
+	runtime.KeepAlive(r)
+	return takeError(st, cerr)
+}
+
+// Reload discards this registry's state of the named index (unsaved
+// changes included) and loads the stored one; Index values already held see
+// the reloaded contents. The usual recovery after ErrConflict.
+func (r *Registry) Reload(name string) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.ptr == nil {
+		return errClosed("registry")
+	}
+	cname, err := cString(name, "index name")
+	if err != nil {
+		return err
+	}
+	defer C.free(unsafe.Pointer(cname))
+	var cerr *C.vectord_error
+	st := C.vectord_registry_reload(r.ptr, cname, &cerr)
+	runtime.KeepAlive(r)
+	return takeError(st, cerr)
 }
 
 // Flush writes every unsaved change to storage and waits for it.

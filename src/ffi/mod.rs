@@ -74,6 +74,10 @@ pub enum vectord_status {
     Storage = 8,
     /// A bug in vectord (including a caught panic).
     Internal = 9,
+    /// A save or delete lost a race with another writer of the same store:
+    /// the stored object changed since this process loaded or saved it. The
+    /// in-memory index is kept; reload it (or refresh) to recover.
+    Conflict = 10,
 }
 
 impl vectord_status {
@@ -90,6 +94,7 @@ impl vectord_status {
             7 => Unsupported,
             8 => Storage,
             9 => Internal,
+            10 => Conflict,
             _ => return None,
         })
     }
@@ -448,6 +453,7 @@ pub extern "C" fn vectord_status_name(s: vectord_status_arg) -> *const c_char {
             Some(Unsupported) => c"VECTORD_STATUS_UNSUPPORTED",
             Some(Storage) => c"VECTORD_STATUS_STORAGE",
             Some(Internal) => c"VECTORD_STATUS_INTERNAL",
+            Some(Conflict) => c"VECTORD_STATUS_CONFLICT",
             None => c"VECTORD_STATUS_UNKNOWN",
         };
         name.as_ptr()
@@ -512,10 +518,15 @@ mod tests {
 
     #[test]
     fn status_codes_match_errors() {
-        for code in 0..10 {
+        for code in 0..11 {
             assert_eq!(vectord_status::from_code(code).unwrap() as u32, code);
         }
-        assert!(vectord_status::from_code(10).is_none());
+        assert!(vectord_status::from_code(11).is_none());
+        let conflict = crate::Error::Conflict("x".into());
+        assert_eq!(
+            vectord_status::from_code(conflict.status_code()),
+            Some(vectord_status::Conflict)
+        );
     }
 
     #[test]

@@ -169,6 +169,40 @@ pub unsafe extern "C" fn vectord_registry_flush(
     boundary(err, || registry_arg(r)?.db.flush())
 }
 
+/// Brings the registry up to date with its store (for read replicas and
+/// after a conflict): loads indexes other processes created, reloads those
+/// whose stored version changed, drops those whose object is gone — each
+/// only when it has no unsaved local changes; those are reported as one
+/// `VECTORD_STATUS_CONFLICT` after everything else was applied, never
+/// discarded. Costs one listing when nothing changed (S3, directory). No-op
+/// in memory.
+#[no_mangle]
+pub unsafe extern "C" fn vectord_registry_refresh(
+    r: *mut vectord_registry,
+    err: *mut *mut vectord_error,
+) -> vectord_status {
+    boundary(err, || registry_arg(r)?.db.refresh())
+}
+
+/// Discards this registry's state of the index called `name` (unsaved
+/// changes included) and loads the stored one; handles already held see
+/// the reloaded contents. If the store no longer has it, the index is
+/// dropped from the registry. `VECTORD_STATUS_NOT_FOUND` if neither has it;
+/// `VECTORD_STATUS_CONFLICT` if the stored index has other parameters
+/// (dim, metric, m, ef_construction) than the loaded one.
+#[no_mangle]
+pub unsafe extern "C" fn vectord_registry_reload(
+    r: *mut vectord_registry,
+    name: *const c_char,
+    err: *mut *mut vectord_error,
+) -> vectord_status {
+    boundary(err, || {
+        let reg = registry_arg(r)?;
+        let name = str_arg(name, "name")?;
+        reg.db.reload(name)
+    })
+}
+
 /// The C log callback and its user pointer. The caller promises the
 /// callback may be called from any thread with that pointer.
 struct CLogger {

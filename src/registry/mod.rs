@@ -15,12 +15,17 @@
 //! read lock only while the snapshot is copied in memory. No lock is held
 //! while a log line is delivered.
 //!
-//! One process writes a store directory / prefix: two registries (in one
-//! process or several) over the same objects overwrite each other's saves.
+//! Several registries (in one process or several, on one machine or many)
+//! may share a store: saves and deletes are conditional on the object
+//! version this registry last saw, so a stale writer gets `Conflict`
+//! instead of overwriting; `refresh` and `reload` catch up with other
+//! writers; `read_only` registries never write (see shared.rs and
+//! docs/storage.md).
 
 mod map;
 mod options;
 mod saver;
+mod shared;
 
 pub use options::{Options, SaveMode, MAX_LIST_KEYS, MAX_SAVE_INTERVAL_MS};
 
@@ -33,7 +38,10 @@ use crate::error::{Error, Result};
 use crate::index::{Index, IndexObserver, IndexParams};
 use crate::lhv1;
 use crate::log::{self, log};
-use crate::storeclient::{check_key, open_store, Store, StoreError, MAX_ENCODED_KEY_BYTES};
+use crate::storeclient::{
+    check_key, open_store, ConditionalWrites, Precondition, Store, StoreError,
+    MAX_ENCODED_KEY_BYTES,
+};
 use map::Map;
 use saver::{lock, Persistor, SaveState, Saved};
 
@@ -111,11 +119,26 @@ impl Registry {
     }
 
     /// Opens a registry over a store built by the caller.
-    pub fn with_store(store: Box<dyn Store>, opts: Options) -> Result<Arc<Registry>> {
+    pub fn with_store(store: Box<dyn Store>, mut opts: Options) -> Result<Arc<Registry>> {
+        if !store.supports_conditions() {
+            match opts.store.conditional_writes {
+                ConditionalWrites::Required => {
+                    return Err(Error::Unsupported(format!(
+                        "conditional_writes is \"required\" but {} does not support them",
+                        store.describe()
+                    )))
+                }
+                _ => opts.store.conditional_writes = ConditionalWrites::Off,
+            }
+        }
         let deadline = Instant::now() + Duration::from_millis(opts.open_timeout_ms);
         let persistor = Arc::new(Persistor {
             store,
             prefix: opts.prefix,
+            conditional: opts.store.conditional_writes,
+            read_only: opts.read_only,
+            refresh_interval: Duration::from_millis(opts.refresh_interval_ms),
+            refresher: Mutex::new(None),
             mode: opts.save,
             interval: Duration::from_millis(opts.save_interval_ms),
             states: Mutex::new(HashMap::new()),
@@ -192,6 +215,9 @@ impl Registry {
                 .map_err(|e| Error::Internal(format!("starting the saver thread: {e}")))?;
             *lock(&p.saver) = Some(handle);
         }
+        if !p.refresh_interval.is_zero() {
+            reg.start_refresher(p)?;
+        }
         Ok(reg)
     }
 
@@ -199,7 +225,7 @@ impl Registry {
     /// a timeout must not make an index silently missing); only what the
     /// object itself holds can quarantine it.
     fn load(&self, p: &Arc<Persistor>, key: &str, name: &str) -> Result<Loaded> {
-        let blob = match p.store.get(key) {
+        let (blob, version) = match p.store.get_versioned(key) {
             Ok(b) => b,
             Err(StoreError::KeyNotFound(_)) => return Ok(Loaded::Gone),
             Err(e) => {
@@ -219,21 +245,32 @@ impl Registry {
                 index.name()
             ))));
         }
+        let next = p.next_precondition(name, version)?;
+        index.set_read_only(p.read_only);
         let index = match self.map.register(Arc::new(index)) {
             Ok(i) => i,
             Err(e) => return Ok(Loaded::Bad(e)),
         };
-        self.attach(p, index.clone(), Some(index.version()));
+        self.attach(p, index.clone(), Some(index.version()), next, true);
         Ok(Loaded::Ok)
     }
 
-    fn attach(&self, p: &Arc<Persistor>, index: Arc<Index>, saved: Option<u64>) -> Arc<SaveState> {
+    fn attach(
+        &self,
+        p: &Arc<Persistor>,
+        index: Arc<Index>,
+        saved: Option<u64>,
+        next: Precondition,
+        on_store: bool,
+    ) -> Arc<SaveState> {
         let st = Arc::new(SaveState {
             name: index.name().to_string(),
             index: index.clone(),
             lock: Mutex::new(Saved {
                 detached: false,
                 version: saved,
+                next,
+                on_store,
             }),
         });
         lock(&p.states).insert(st.name.clone(), st.clone());
@@ -287,12 +324,13 @@ impl Registry {
         let (index, st) = {
             let _life = lock(&self.lifecycle);
             self.check_open()?;
+            self.check_writable(&format!("creating index {name:?}"))?;
             self.check_name(name)?;
             let index = make(&self.map)?;
-            let st = self
-                .persist
-                .as_ref()
-                .map(|p| (p, self.attach(p, index.clone(), None)));
+            let st = self.persist.as_ref().map(|p| {
+                let cond = p.create_precondition();
+                (p, self.attach(p, index.clone(), None, cond, false))
+            });
             (index, st)
         };
         if let Some((p, st)) = st {
@@ -347,10 +385,25 @@ impl Registry {
             self.map.delete(name)?;
             return Ok(());
         };
+        self.check_writable(&format!("deleting index {name:?}"))?;
         let st = p.state(name);
         let mut guard = st.as_ref().map(|s| lock(&s.lock));
-        match p.store.delete(&p.key(name)) {
+        let cond = guard.as_ref().map_or(Precondition::Any, |g| g.next.clone());
+        let outcome = match cond {
+            // Never stored by this registry: whatever is there is another's.
+            Precondition::Absent => Ok(()),
+            c => p.store.delete_if(&p.key(name), &c),
+        };
+        match outcome {
             Ok(()) | Err(StoreError::KeyNotFound(_)) => {}
+            Err(StoreError::Conflict(why)) => {
+                return Err(Error::Conflict(format!(
+                    "deleting index {name:?}: {} in {} was changed by another writer since \
+                     this registry loaded or saved it ({why}); nothing was deleted",
+                    p.key(name),
+                    p.store.describe()
+                )))
+            }
             Err(e) => {
                 return Err(Error::Storage(format!(
                     "deleting index {name:?}: removing {} from {}: {e}",
@@ -420,12 +473,22 @@ impl Registry {
         }
         failed.sort_by(|a, b| a.0.cmp(&b.0));
         let names: Vec<String> = failed.iter().map(|(n, _)| format!("{n:?}")).collect();
-        Err(Error::Storage(format!(
+        // A lost race is reported as such (its own status), even among
+        // other failures: it needs a reload, not a retry.
+        let first = failed
+            .iter()
+            .find(|(_, e)| matches!(e, Error::Conflict(_)))
+            .unwrap_or(&failed[0]);
+        let msg = format!(
             "{} index(es) not saved: {}; first failure: {}",
             failed.len(),
             names.join(", "),
-            failed[0].1
-        )))
+            first.1
+        );
+        Err(match first.1 {
+            Error::Conflict(_) => Error::Conflict(msg),
+            _ => Error::Storage(msg),
+        })
     }
 
     /// Stops the background saver, saves what is pending (logging every
@@ -463,6 +526,13 @@ impl Registry {
         for st in states {
             lock(&st.lock).detached = true;
             st.index.set_observer(None);
+        }
+        let refresher = lock(&p.refresher).take();
+        if let Some(h) = refresher {
+            // The refresher may itself drop the last Arc<Registry> and so run this.
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
         }
     }
 }

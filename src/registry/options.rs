@@ -4,7 +4,9 @@
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::storeclient::{StoreOptions, MAX_RETRIES};
+use crate::storeclient::{
+    ConditionalWrites, S3Credentials, StoreOptions, MAX_RETRIES, MIN_MULTIPART_THRESHOLD,
+};
 
 /// When indexes are saved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +37,10 @@ pub struct Options {
     pub save_interval_ms: u64,
     /// Budget of the whole open: listing and loading every index.
     pub open_timeout_ms: u64,
+    /// Never write: create, import, delete, add and remove fail.
+    pub read_only: bool,
+    /// Run `refresh` in the background this often (0 = never).
+    pub refresh_interval_ms: u64,
 }
 
 impl Default for Options {
@@ -46,8 +52,18 @@ impl Default for Options {
             store,
             save: SaveMode::Sync,
             save_interval_ms: 200,
+            read_only: false,
+            refresh_interval_ms: 0,
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct S3Json {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +80,11 @@ struct OptionsJson {
     min_upload_bytes_per_sec: Option<u64>,
     save: Option<String>,
     save_interval_ms: Option<u64>,
+    s3: Option<S3Json>,
+    multipart_threshold_bytes: Option<u64>,
+    conditional_writes: Option<String>,
+    read_only: Option<bool>,
+    refresh_interval_ms: Option<u64>,
 }
 
 fn in_range(name: &str, v: u64, lo: u64, hi: u64) -> Result<u64> {
@@ -130,6 +151,54 @@ impl Options {
         if let Some(i) = j.save_interval_ms {
             o.save_interval_ms = in_range("save_interval_ms", i, 0, DAY)?;
         }
+        o.apply_shared_storage(j.s3, j.multipart_threshold_bytes, j.conditional_writes)?;
+        if let Some(r) = j.read_only {
+            o.read_only = r;
+        }
+        if let Some(i) = j.refresh_interval_ms {
+            o.refresh_interval_ms = in_range("refresh_interval_ms", i, 0, DAY)?;
+        }
         Ok(o)
+    }
+
+    /// The options of shared storage: S3 credentials, multipart threshold,
+    /// conditional writes.
+    fn apply_shared_storage(
+        &mut self,
+        s3: Option<S3Json>,
+        multipart_threshold_bytes: Option<u64>,
+        conditional_writes: Option<String>,
+    ) -> Result<()> {
+        if let Some(c) = s3 {
+            // Serde's messages never quote a string value, so a secret cannot
+            // leak through a parse error either.
+            self.store.s3 = Some(S3Credentials {
+                access_key_id: c.access_key_id,
+                secret_access_key: c.secret_access_key,
+                session_token: c.session_token,
+            });
+        }
+        if let Some(t) = multipart_threshold_bytes {
+            self.store.multipart_threshold_bytes = in_range(
+                "multipart_threshold_bytes (at least the S3 minimum part size, 5 MiB)",
+                t,
+                MIN_MULTIPART_THRESHOLD,
+                u64::MAX,
+            )?;
+        }
+        if let Some(c) = conditional_writes {
+            self.store.conditional_writes = match c.as_str() {
+                "auto" => ConditionalWrites::Auto,
+                "required" => ConditionalWrites::Required,
+                "off" => ConditionalWrites::Off,
+                other => {
+                    return Err(Error::InvalidArgument(format!(
+                        "options_json: conditional_writes is {other:?}; expected \"auto\", \
+                         \"required\" or \"off\""
+                    )))
+                }
+            };
+        }
+        Ok(())
     }
 }

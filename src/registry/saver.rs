@@ -3,9 +3,10 @@
 //!
 //! Saves of one index are serialised by its save lock: one PUT in flight
 //! at a time, the store's retries included, so a retried older snapshot
-//! never races a newer one from this process. (A PUT the server commits
-//! after the client gave up on it can still land late: see
-//! docs/storaged-protocol.md, "Late writes".)
+//! never races a newer one from this process. Every save carries the
+//! precondition of the object version it replaces (docs/storage.md), so a
+//! PUT the server commits after the client gave up on it cannot land over
+//! a newer save, and a save racing another process's is a `Conflict`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::lhv1;
 use crate::log::{self, log};
-use crate::storeclient::Store;
+use crate::storeclient::{ConditionalWrites, Precondition, Store, StoreError};
 
 /// Delay before the async saver retries an index whose save failed `fails`
 /// times: doubling from 100 ms, capped at 2 s, so a save lands within about
@@ -43,6 +44,14 @@ pub(super) struct Saved {
     pub(super) detached: bool,
     /// `Index::version()` of the last successful save, None if never saved.
     pub(super) version: Option<u64>,
+    /// The precondition of the next write of this index's object: the
+    /// version it was loaded from or last saved as, `Absent` for an index
+    /// this process created, `Any` when the store gave no version (or
+    /// conditional writes are off).
+    pub(super) next: Precondition,
+    /// Whether an object of this index is known to have been in the store
+    /// (loaded or saved): refresh drops such an index when the object goes.
+    pub(super) on_store: bool,
 }
 
 /// An index waiting for the async saver.
@@ -57,6 +66,10 @@ pub(super) enum Pending {
 pub(super) struct Persistor {
     pub(super) store: Box<dyn Store>,
     pub(super) prefix: String,
+    pub(super) conditional: ConditionalWrites,
+    pub(super) read_only: bool,
+    pub(super) refresh_interval: Duration,
+    pub(super) refresher: Mutex<Option<JoinHandle<()>>>,
     pub(super) mode: SaveMode,
     pub(super) interval: Duration,
     pub(super) states: Mutex<HashMap<String, Arc<SaveState>>>,
@@ -88,6 +101,9 @@ impl Persistor {
             if saved.detached || saved.version == Some(st.index.version()) {
                 return Ok(());
             }
+            if self.read_only {
+                return Err(self.read_only_error(&format!("saving index {:?}", st.name)));
+            }
             let snap = lhv1::snapshot(&st.index)?;
             let snap_version = snap.version;
             let blob = lhv1::encode_owned(snap).map_err(|e| match e {
@@ -96,14 +112,27 @@ impl Persistor {
                 }
                 other => other,
             })?;
-            self.store.put(&key, &blob).map_err(|e| {
-                Error::Storage(format!(
-                    "saving index {:?} to {} as {key}: {e}",
-                    st.name,
-                    self.store.describe()
-                ))
-            })?;
+            let version = self
+                .store
+                .put_if(&key, &blob, &saved.next)
+                .map_err(|e| match e {
+                    StoreError::Conflict(why) => Error::Conflict(format!(
+                        "saving index {:?} to {} as {key}: another writer changed the object \
+                         since this process loaded or saved it ({why}); the local changes are \
+                         kept in memory, not written: reload the index (discarding them) or \
+                         refresh",
+                        st.name,
+                        self.store.describe()
+                    )),
+                    e => Error::Storage(format!(
+                        "saving index {:?} to {} as {key}: {e}",
+                        st.name,
+                        self.store.describe()
+                    )),
+                })?;
             saved.version = Some(snap_version);
+            saved.on_store = true;
+            saved.next = self.next_precondition(&st.name, version)?;
             blob.len()
         };
         log(
@@ -111,6 +140,39 @@ impl Persistor {
             &format!("saved index {:?} ({saved_bytes} bytes) to {key}", st.name),
         );
         Ok(())
+    }
+
+    /// The precondition for the write after one that left `version`.
+    pub(super) fn next_precondition(
+        &self,
+        name: &str,
+        version: Option<String>,
+    ) -> Result<Precondition> {
+        match (self.conditional, version) {
+            (ConditionalWrites::Off, _) => Ok(Precondition::Any),
+            (_, Some(v)) => Ok(Precondition::Version(v)),
+            (ConditionalWrites::Auto, None) => Ok(Precondition::Any),
+            (ConditionalWrites::Required, None) => Err(Error::Unsupported(format!(
+                "index {name:?}: conditional_writes is \"required\" but {} reported no \
+                 version (ETag) for its object",
+                self.store.describe()
+            ))),
+        }
+    }
+
+    /// The precondition of the first write of an index this process created.
+    pub(super) fn create_precondition(&self) -> Precondition {
+        match self.conditional {
+            ConditionalWrites::Off => Precondition::Any,
+            _ => Precondition::Absent,
+        }
+    }
+
+    pub(super) fn read_only_error(&self, what: &str) -> Error {
+        Error::InvalidArgument(format!(
+            "{what}: the registry over {} is read-only (\"read_only\": true)",
+            self.store.describe()
+        ))
     }
 
     pub(super) fn state(&self, name: &str) -> Option<Arc<SaveState>> {
@@ -183,6 +245,13 @@ impl Persistor {
                     continue;
                 };
                 if let Err(e) = self.save_now(&st) {
+                    if matches!(e, Error::Conflict(_)) {
+                        // Retrying cannot win: the stored object is newer.
+                        // The index stays unsaved until reload or refresh;
+                        // flush and close report it.
+                        log(log::ERROR, &e.to_string());
+                        continue;
+                    }
                     if !matches!(e, Error::Storage(_)) {
                         // A stopped index or a format limit: trying again
                         // cannot help; the next change queues it anew.

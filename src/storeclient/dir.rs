@@ -1,6 +1,9 @@
 //! [`DirStore`]: one file per key in a local directory.
 
-use super::{check_key, decode_key_segment, encode_key_segment, Store, StoreError, StoreOptions};
+use super::{
+    check_key, decode_key_segment, encode_key_segment, Listed, Precondition, Store, StoreError,
+    StoreOptions,
+};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -18,6 +21,15 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Writes go to a uniquely named temporary file in the same directory, which
 /// is fsynced, renamed over the target, and then the directory is fsynced: a
 /// crash leaves either the old or the new object, never a torn one.
+///
+/// Versions: an object's version is its file's identity and state (device,
+/// inode, modification time, size). Every write replaces the file (a new
+/// inode), so the version changes with each write. Writes and deletes take
+/// an exclusive `flock` on the directory itself and check their
+/// [`Precondition`] under it, which gives compare-and-swap between the
+/// processes of one machine. Only the check and the rename run under it
+/// (the data is written to the temporary file before), so one lock for the
+/// whole directory costs little and leaves no lock files behind.
 #[derive(Debug)]
 pub struct DirStore {
     dir: PathBuf,
@@ -142,8 +154,107 @@ fn process_alive(_pid: i32) -> bool {
     true
 }
 
+/// The version token of a file (see [`DirStore`]).
+fn version_of(md: &fs::Metadata) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        format!(
+            "{:x}-{:x}-{:x}.{:09}-{:x}",
+            md.dev(),
+            md.ino(),
+            md.mtime(),
+            md.mtime_nsec(),
+            md.size()
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        let t = md
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        format!("{t:x}-{:x}", md.len())
+    }
+}
+
+/// The exclusive lock of the store's writers, released when dropped (the
+/// directory handle closes).
+struct ObjectLock {
+    _file: File,
+}
+
+impl DirStore {
+    fn lock_object(&self, key: &str) -> Result<ObjectLock, StoreError> {
+        check_key(key)?;
+        let file = File::open(&self.dir).map_err(|e| io_err("open", &self.dir, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::io::AsRawFd;
+            loop {
+                // SAFETY: flock on a descriptor we own; blocks until granted.
+                let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+                if r == 0 {
+                    break;
+                }
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(io_err("lock", &self.dir, e));
+                }
+            }
+        }
+        Ok(ObjectLock { _file: file })
+    }
+
+    /// The version of the object at `path` now; None if there is none.
+    fn current_version(&self, path: &Path) -> Result<Option<String>, StoreError> {
+        match fs::metadata(path) {
+            Ok(md) => Ok(Some(version_of(&md))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("stat", path, e)),
+        }
+    }
+
+    fn check_precondition(
+        &self,
+        what: &str,
+        key: &str,
+        path: &Path,
+        cond: &Precondition,
+    ) -> Result<(), StoreError> {
+        let current = match cond {
+            Precondition::Any => return Ok(()),
+            _ => self.current_version(path)?,
+        };
+        let why = match (cond, current.as_deref()) {
+            (Precondition::Absent, Some(_)) => "an object exists already".to_string(),
+            (Precondition::Version(v), None) => {
+                format!("the object (version {v}) was deleted")
+            }
+            (Precondition::Version(v), Some(c)) if c != v => {
+                format!("the object is no longer version {v} (now {c})")
+            }
+            _ => return Ok(()),
+        };
+        Err(StoreError::Conflict(format!(
+            "{what} {key:?} in {}: {why}",
+            self.dir.display()
+        )))
+    }
+}
+
 impl Store for DirStore {
     fn put(&self, key: &str, data: &[u8]) -> Result<(), StoreError> {
+        self.put_if(key, data, &Precondition::Any).map(|_| ())
+    }
+
+    fn put_if(
+        &self,
+        key: &str,
+        data: &[u8],
+        cond: &Precondition,
+    ) -> Result<Option<String>, StoreError> {
         let path = self.path_for(key)?;
         if data.len() as u64 > self.max_object_bytes {
             return Err(StoreError::Storage(format!(
@@ -156,21 +267,45 @@ impl Store for DirStore {
         let tmp = self
             .dir
             .join(format!("{TMP_PREFIX}{}-{n}", std::process::id()));
+        // Written before the lock is taken: the slow part does not block
+        // other writers of the object.
         if let Err(e) = self.write_tmp(&tmp, data) {
             let _ = fs::remove_file(&tmp);
             return Err(io_err("write", &tmp, e));
+        }
+        let guard = match self.lock_object(key) {
+            Ok(g) => g,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.check_precondition("put", key, &path, cond) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
         }
         if let Err(e) = fs::rename(&tmp, &path) {
             let _ = fs::remove_file(&tmp);
             return Err(io_err("rename into", &path, e));
         }
-        self.sync_dir()
+        let version = self.current_version(&path)?;
+        drop(guard);
+        self.sync_dir()?;
+        Ok(version)
     }
 
     fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        self.get_versioned(key).map(|(d, _)| d)
+    }
+
+    fn get_versioned(&self, key: &str) -> Result<(Vec<u8>, Option<String>), StoreError> {
         let path = self.path_for(key)?;
         let f = open_regular(&path, key)?;
-        let len = f.metadata().map_err(|e| io_err("stat", &path, e))?.len();
+        // The open file's own metadata: its version matches the bytes read,
+        // whatever renames happen meanwhile.
+        let md = f.metadata().map_err(|e| io_err("stat", &path, e))?;
+        let version = version_of(&md);
+        let len = md.len();
         let too_big = |n: u64| {
             StoreError::Storage(format!(
                 "get {key:?}: object of {n} bytes exceeds the limit of {} bytes",
@@ -187,11 +322,16 @@ impl Store for DirStore {
         if buf.len() as u64 > self.max_object_bytes {
             return Err(too_big(buf.len() as u64));
         }
-        Ok(buf)
+        Ok((buf, Some(version)))
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.delete_if(key, &Precondition::Any)
+    }
+
+    fn delete_if(&self, key: &str, cond: &Precondition) -> Result<(), StoreError> {
         let path = self.path_for(key)?;
+        let _guard = self.lock_object(key)?;
         match fs::symlink_metadata(&path) {
             Ok(md) if md.is_file() => {}
             Ok(_) => return Err(not_regular(&path)),
@@ -200,6 +340,7 @@ impl Store for DirStore {
             }
             Err(e) => return Err(io_err("stat", &path, e)),
         }
+        self.check_precondition("delete", key, &path, cond)?;
         match fs::remove_file(&path) {
             Ok(()) => self.sync_dir(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -238,5 +379,23 @@ impl Store for DirStore {
 
     fn describe(&self) -> String {
         format!("dir:{}", self.dir.display())
+    }
+
+    fn supports_conditions(&self) -> bool {
+        true
+    }
+
+    fn list_versions(&self, prefix: &str) -> Result<Vec<Listed>, StoreError> {
+        let mut out = Vec::new();
+        for key in self.list(prefix)? {
+            // Gone between the listing and the stat: not listed.
+            if let Some(version) = self.current_version(&self.path_for(&key)?)? {
+                out.push(Listed {
+                    key,
+                    version: Some(version),
+                });
+            }
+        }
+        Ok(out)
     }
 }

@@ -2,8 +2,8 @@
 //! (protocol: `docs/storaged-protocol.md`).
 
 use super::{
-    backoff_delay, check_key, encode_key_segment, Store, StoreError, StoreOptions, MAX_RETRIES,
-    MAX_RETRY_AFTER_MS,
+    backoff_delay, check_key, encode_key_segment, Precondition, Store, StoreError, StoreOptions,
+    MAX_RETRIES, MAX_RETRY_AFTER_MS,
 };
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -61,6 +61,8 @@ enum Failure {
 /// [`ERROR_BODY_BYTES`] of it otherwise).
 struct Reply {
     status: u16,
+    /// The `ETag` header (the object's version), if the server sent one.
+    etag: Option<String>,
     body: Vec<u8>,
     /// `Retry-After` in seconds, if the server sent one (an HTTP date is ignored).
     retry_after_s: Option<u64>,
@@ -131,16 +133,29 @@ impl HttpStore {
         method: &Method,
         url: &str,
         body: Option<&[u8]>,
+        cond: &Precondition,
         max: u64,
         what: &str,
     ) -> Result<Reply, Failure> {
+        let header = match cond {
+            Precondition::Any => None,
+            Precondition::Absent => Some(("If-None-Match", "*")),
+            Precondition::Version(v) => Some(("If-Match", v.as_str())),
+        };
+        macro_rules! with_cond {
+            ($b:expr) => {
+                match header {
+                    Some((k, v)) => $b.header(k, v),
+                    None => $b,
+                }
+            };
+        }
         let sent = match (method, body) {
             (Method::Get, _) => self.agent.get(url).call(),
-            (Method::Delete, _) => self.agent.delete(url).call(),
+            (Method::Delete, _) => with_cond!(self.agent.delete(url)).call(),
             (Method::Put, b) => {
                 let b = b.unwrap_or(&[]);
-                self.agent
-                    .put(url)
+                with_cond!(self.agent.put(url))
                     .config()
                     .timeout_global(Some(self.put_timeout(b.len())))
                     .build()
@@ -157,6 +172,12 @@ impl HttpStore {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
+        let etag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty() && v.len() <= 1024);
         if !(200..300).contains(&status) {
             // Only a snippet is needed for the error message.
             let mut body = Vec::new();
@@ -167,6 +188,7 @@ impl HttpStore {
                 .read_to_end(&mut body);
             return Ok(Reply {
                 status,
+                etag,
                 body,
                 retry_after_s,
             });
@@ -174,6 +196,7 @@ impl HttpStore {
         let body = read_capped(&mut resp, max, method, what)?;
         Ok(Reply {
             status,
+            etag,
             body,
             retry_after_s,
         })
@@ -181,12 +204,16 @@ impl HttpStore {
 
     /// Runs attempts until one gives a response that is not worth retrying,
     /// or the retries are used up (or `deadline` passes). Returns that reply
-    /// (any status but 5xx, 408 and 429).
+    /// (any status but 5xx, 408 and 429). Every attempt carries the same
+    /// precondition, so a retried write the server committed late cannot
+    /// land over a newer object.
+    #[allow(clippy::too_many_arguments)]
     fn request(
         &self,
         method: Method,
         url: &str,
         body: Option<&[u8]>,
+        cond: &Precondition,
         max: u64,
         what: &str,
         deadline: Option<Instant>,
@@ -195,7 +222,7 @@ impl HttpStore {
         loop {
             let last = attempt >= self.retries;
             let mut server_delay = None;
-            let msg = match self.attempt(&method, url, body, max, what) {
+            let msg = match self.attempt(&method, url, body, cond, max, what) {
                 Ok(r) if r.status >= 500 || r.status == 408 || r.status == 429 => {
                     server_delay = r.retry_after_s.map(|s| {
                         Duration::from_millis(s.saturating_mul(1000).min(MAX_RETRY_AFTER_MS))
@@ -250,6 +277,7 @@ impl HttpStore {
             Method::Get,
             &url,
             None,
+            &Precondition::Any,
             self.max_list_page_bytes,
             &what,
             Some(deadline),
@@ -319,6 +347,19 @@ fn read_capped(
     Ok(buf)
 }
 
+fn conflict(method: &str, what: &str, cond: &Precondition, r: &Reply) -> StoreError {
+    let why = match cond {
+        Precondition::Absent => "an object exists already".to_string(),
+        Precondition::Version(v) => format!("the object is no longer version {v}"),
+        Precondition::Any => "precondition failed".to_string(),
+    };
+    StoreError::Conflict(format!(
+        "{method} {what}: {why} (status {}: {})",
+        r.status,
+        r.snippet()
+    ))
+}
+
 fn classify(e: ureq::Error, method: &Method, what: &str) -> Failure {
     let msg = format!("{} {what}: {e}", method.name());
     match e {
@@ -333,6 +374,23 @@ fn classify(e: ureq::Error, method: &Method, what: &str) -> Failure {
 
 impl Store for HttpStore {
     fn put(&self, key: &str, data: &[u8]) -> Result<(), StoreError> {
+        self.put_if(key, data, &Precondition::Any).map(|_| ())
+    }
+
+    fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        self.get_versioned(key).map(|(d, _)| d)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.delete_if(key, &Precondition::Any)
+    }
+
+    fn put_if(
+        &self,
+        key: &str,
+        data: &[u8],
+        cond: &Precondition,
+    ) -> Result<Option<String>, StoreError> {
         check_key(key)?;
         let what = format!("key {key:?}");
         if data.len() as u64 > self.max_object_bytes {
@@ -346,47 +404,52 @@ impl Store for HttpStore {
             Method::Put,
             &self.object_url(key),
             Some(data),
+            cond,
             self.max_object_bytes,
             &what,
             None,
         )?;
         match r.status {
-            200 | 201 | 204 => Ok(()),
+            200 | 201 | 204 => Ok(r.etag),
+            412 if *cond != Precondition::Any => Err(conflict("PUT", &what, cond, &r)),
             _ => Err(Self::unexpected("PUT", &what, &r)),
         }
     }
 
-    fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+    fn get_versioned(&self, key: &str) -> Result<(Vec<u8>, Option<String>), StoreError> {
         check_key(key)?;
         let what = format!("key {key:?}");
         let r = self.request(
             Method::Get,
             &self.object_url(key),
             None,
+            &Precondition::Any,
             self.max_object_bytes,
             &what,
             None,
         )?;
         match r.status {
-            200 => Ok(r.body),
+            200 => Ok((r.body, r.etag)),
             404 => Err(StoreError::KeyNotFound(key.to_string())),
             _ => Err(Self::unexpected("GET", &what, &r)),
         }
     }
 
-    fn delete(&self, key: &str) -> Result<(), StoreError> {
+    fn delete_if(&self, key: &str, cond: &Precondition) -> Result<(), StoreError> {
         check_key(key)?;
         let what = format!("key {key:?}");
         let r = self.request(
             Method::Delete,
             &self.object_url(key),
             None,
+            cond,
             self.max_object_bytes,
             &what,
             None,
         )?;
         match r.status {
             200 | 204 => Ok(()),
+            412 if *cond != Precondition::Any => Err(conflict("DELETE", &what, cond, &r)),
             404 => Err(StoreError::KeyNotFound(key.to_string())),
             _ => Err(Self::unexpected("DELETE", &what, &r)),
         }
@@ -434,5 +497,9 @@ impl Store for HttpStore {
 
     fn describe(&self) -> String {
         self.base.clone()
+    }
+
+    fn supports_conditions(&self) -> bool {
+        true
     }
 }

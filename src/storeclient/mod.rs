@@ -1,11 +1,19 @@
 //! Object stores that hold the persisted index blobs.
 //!
-//! Two implementations of [`Store`] exist:
+//! Three implementations of [`Store`] exist:
 //!
 //! * [`DirStore`]: one file per key in a local directory, written atomically
 //!   (temporary file, fsync, rename, fsync of the directory).
 //! * [`HttpStore`]: a blocking client of the storaged object service, whose
 //!   wire protocol is described in `docs/storaged-protocol.md`.
+//! * [`S3Store`]: a blocking client of S3 and S3-compatible servers
+//!   (`s3://bucket/prefix?endpoint=...`), see `docs/storage.md`.
+//!
+//! Every store reports a *version* of each object (the ETag for HTTP and
+//! S3, a file identity token for the directory) and can make a write
+//! conditional on it ([`Precondition`]); a failed condition is
+//! [`StoreError::Conflict`]. That is what lets several processes share one
+//! store without overwriting each other's saves.
 //!
 //! The reference storaged server is the `storaged` workspace crate.
 //!
@@ -16,14 +24,40 @@
 
 mod dir;
 mod http;
+pub mod s3;
 
 pub use dir::DirStore;
 pub use http::HttpStore;
+pub use s3::S3Store;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// What must hold of the stored object for a write to happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// Nothing: the write happens whatever is stored.
+    Any,
+    /// No object may exist under the key (`If-None-Match: *`).
+    Absent,
+    /// The stored object must have exactly this version (`If-Match`).
+    Version(String),
+}
+
+/// A key and the version of its object, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    /// None when the store does not report versions in listings.
+    pub version: Option<String>,
+}
+
 /// A flat key/value object store holding whole objects.
+///
+/// The conditional methods have defaults for stores without versions: they
+/// behave like the plain ones when the precondition is [`Precondition::Any`]
+/// and refuse anything else, so such a store can never silently ignore a
+/// condition.
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Stores `data` under `key`, atomically replacing any previous object.
     fn put(&self, key: &str, data: &[u8]) -> Result<(), StoreError>;
@@ -35,6 +69,59 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
     /// A short description for log messages, e.g. `dir:/path` or `http://host:port/base`.
     fn describe(&self) -> String;
+
+    /// Whether `put_if` and `delete_if` honour every [`Precondition`]. A
+    /// store that does not is used unconditionally under
+    /// `"conditional_writes": "auto"` and refused under `"required"`.
+    fn supports_conditions(&self) -> bool {
+        false
+    }
+
+    /// Stores `data` under `key` only if `cond` holds, atomically with the
+    /// check; [`StoreError::Conflict`] if it does not. Returns the version
+    /// of the new object when the store reports one.
+    fn put_if(
+        &self,
+        key: &str,
+        data: &[u8],
+        cond: &Precondition,
+    ) -> Result<Option<String>, StoreError> {
+        match cond {
+            Precondition::Any => self.put(key, data).map(|()| None),
+            _ => Err(unconditional_only(self)),
+        }
+    }
+
+    /// The object under `key` and its version (None when the store reports none).
+    fn get_versioned(&self, key: &str) -> Result<(Vec<u8>, Option<String>), StoreError> {
+        self.get(key).map(|d| (d, None))
+    }
+
+    /// Removes the object under `key` only if `cond` holds;
+    /// [`StoreError::Conflict`] if it does not.
+    fn delete_if(&self, key: &str, cond: &Precondition) -> Result<(), StoreError> {
+        match cond {
+            Precondition::Any => self.delete(key),
+            _ => Err(unconditional_only(self)),
+        }
+    }
+
+    /// Like [`Store::list`], with each object's version where the listing
+    /// carries it (S3, the directory); refresh uses it to skip downloads.
+    fn list_versions(&self, prefix: &str) -> Result<Vec<Listed>, StoreError> {
+        Ok(self
+            .list(prefix)?
+            .into_iter()
+            .map(|key| Listed { key, version: None })
+            .collect())
+    }
+}
+
+fn unconditional_only<S: Store + ?Sized>(s: &S) -> StoreError {
+    StoreError::Storage(format!(
+        "{} does not support conditional writes",
+        s.describe()
+    ))
 }
 
 /// What a [`Store`] operation can fail with.
@@ -43,6 +130,10 @@ pub enum StoreError {
     /// The key does not exist (decided by a 404 status or `io::ErrorKind::NotFound`).
     #[error("key not found: {0}")]
     KeyNotFound(String),
+    /// A write's precondition failed: another writer changed (or created,
+    /// or deleted) the object since this one's version was read.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// Any other failure: I/O, transport, unexpected status, bad response, invalid key.
     #[error("storage: {0}")]
     Storage(String),
@@ -52,12 +143,44 @@ impl From<StoreError> for crate::Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::KeyNotFound(k) => crate::Error::NotFound(k),
+            StoreError::Conflict(m) => crate::Error::Conflict(m),
             StoreError::Storage(m) => crate::Error::Storage(m),
         }
     }
 }
 
-/// Tuning of the stores. Timeouts and retries only matter for [`HttpStore`].
+/// When saves are made conditional on the stored version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionalWrites {
+    /// Whenever the store reports versions (the default).
+    Auto,
+    /// Always: opening a store that reports no versions fails.
+    Required,
+    /// Never: last writer wins (the behaviour before versions existed).
+    Off,
+}
+
+/// S3 credentials given in the options (else taken from the environment).
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+/// Secrets never reach a log or an error message, not even through `{:?}`.
+impl std::fmt::Debug for S3Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The smallest multipart threshold accepted: S3 refuses parts below 5 MiB.
+pub const MIN_MULTIPART_THRESHOLD: u64 = 5 << 20;
+
+/// Tuning of the stores. Timeouts and retries only matter for [`HttpStore`] and [`S3Store`].
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     /// Budget of one HTTP attempt, from connecting to the end of the response
@@ -79,6 +202,14 @@ pub struct StoreOptions {
     /// A PUT of `n` bytes may take `timeout_ms + n / min_upload_bytes_per_sec`
     /// seconds, so a large index can be uploaded over a slow link.
     pub min_upload_bytes_per_sec: u64,
+    /// S3 only: credentials; None reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`
+    /// and `AWS_SESSION_TOKEN`.
+    pub s3: Option<S3Credentials>,
+    /// S3 only: objects larger than this are uploaded in parts of this size
+    /// (at least [`MIN_MULTIPART_THRESHOLD`]).
+    pub multipart_threshold_bytes: u64,
+    /// Whether saves and deletes carry preconditions.
+    pub conditional_writes: ConditionalWrites,
 }
 
 /// Most retries accepted: more would only hide an outage for hours.
@@ -97,6 +228,9 @@ impl Default for StoreOptions {
             max_list_keys: 1_000_000,
             list_timeout_ms: 300_000,
             min_upload_bytes_per_sec: 1 << 20,
+            s3: None,
+            multipart_threshold_bytes: 64 << 20,
+            conditional_writes: ConditionalWrites::Auto,
         }
     }
 }
@@ -104,6 +238,7 @@ impl Default for StoreOptions {
 /// Opens the store named by `url`.
 ///
 /// * `http://host:port[/base]` or `https://...` gives an [`HttpStore`];
+/// * `s3://bucket[/prefix][?endpoint=...&region=...&path_style=...]` gives an [`S3Store`];
 /// * `file:///abs/path` or a plain filesystem path (relative or absolute)
 ///   gives a [`DirStore`] (the directory is created if missing).
 ///
@@ -112,7 +247,8 @@ impl Default for StoreOptions {
 /// (`localhost:7070`, `http:/h:p`: almost surely a mistyped URL, not a
 /// directory) are [`crate::Error::InvalidArgument`].
 pub fn open_store(url: &str, opts: &StoreOptions) -> Result<Box<dyn Store>, crate::Error> {
-    const FORMS: &str = "use http://host:port[/base], https://..., file:///absolute/path \
+    const FORMS: &str =
+        "use http://host:port[/base], https://..., s3://bucket[/prefix], file:///absolute/path \
                          or a directory path";
     if url.is_empty() {
         return Err(crate::Error::InvalidArgument(
@@ -127,6 +263,9 @@ pub fn open_store(url: &str, opts: &StoreOptions) -> Result<Box<dyn Store>, crat
     let lower = url.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
         return Ok(Box::new(HttpStore::new(url, opts)?));
+    }
+    if lower.starts_with("s3://") {
+        return Ok(Box::new(S3Store::open(url, opts)?));
     }
     if lower.starts_with("file://") {
         let path = &url["file://".len()..];

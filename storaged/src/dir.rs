@@ -1,11 +1,18 @@
 //! The directory behind the server: one regular file per key, written
 //! atomically (temporary file, fsync, rename, fsync of the directory).
+//!
+//! Versions (ETags) are the file's identity and state: device, inode,
+//! modification time and size. Every write renames a new file into place,
+//! so every write changes the ETag. Conditional writes check and rename
+//! under one mutex, so they are atomic against every other request of this
+//! server (the server must be the directory's only writer).
 
 use crate::key::{decode_key_segment, encode_key_segment, key_problem};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// `%t` is not a valid escape, so no key encodes to a temporary file's name.
 const TMP_PREFIX: &str = "%tmp-";
@@ -23,13 +30,44 @@ pub enum DirError {
     TooLarge(String),
     /// Anything else (I/O, special files).
     Io(String),
+    /// The request's precondition does not hold (HTTP 412).
+    PreconditionFailed(String),
+}
+
+/// The precondition of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cond {
+    /// None.
+    Any,
+    /// `If-None-Match: *`: no object may exist.
+    Absent,
+    /// `If-Match: *`: an object must exist.
+    Exists,
+    /// `If-Match: "<etag>"`: the object must have this ETag.
+    Matches(String),
+}
+
+/// The ETag of a file (quoted, as HTTP sends it).
+fn etag_of(md: &fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!(
+        "\"{:x}-{:x}-{:x}.{:09}-{:x}\"",
+        md.dev(),
+        md.ino(),
+        md.mtime(),
+        md.mtime_nsec(),
+        md.size()
+    )
 }
 
 impl std::fmt::Display for DirError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DirError::NotFound => f.write_str("key not found"),
-            DirError::BadKey(m) | DirError::TooLarge(m) | DirError::Io(m) => f.write_str(m),
+            DirError::BadKey(m)
+            | DirError::TooLarge(m)
+            | DirError::Io(m)
+            | DirError::PreconditionFailed(m) => f.write_str(m),
         }
     }
 }
@@ -43,6 +81,8 @@ fn io_err(what: &str, path: &Path, e: io::Error) -> DirError {
 pub struct Dir {
     dir: PathBuf,
     max_object_bytes: u64,
+    /// Held across a precondition check and the rename or removal it guards.
+    writes: Mutex<()>,
 }
 
 impl Dir {
@@ -64,6 +104,7 @@ impl Dir {
         let d = Dir {
             dir: dir.to_path_buf(),
             max_object_bytes,
+            writes: Mutex::new(()),
         };
         d.remove_stale_temp_files();
         Ok(d)
@@ -102,7 +143,38 @@ impl Dir {
             .map_err(|e| io_err("fsync directory", &self.dir, e))
     }
 
-    pub fn put(&self, key: &str, data: &[u8]) -> Result<(), DirError> {
+    /// The current ETag of `path`, None if there is no object.
+    fn current_etag(&self, path: &Path) -> Result<Option<String>, DirError> {
+        match fs::symlink_metadata(path) {
+            Ok(md) if md.is_file() => Ok(Some(etag_of(&md))),
+            Ok(_) => Err(DirError::Io(format!(
+                "{} is not a regular file",
+                path.display()
+            ))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("stat", path, e)),
+        }
+    }
+
+    fn check(&self, path: &Path, cond: &Cond) -> Result<(), DirError> {
+        if *cond == Cond::Any {
+            return Ok(());
+        }
+        let current = self.current_etag(path)?;
+        let failed = match (cond, current.as_deref()) {
+            (Cond::Absent, Some(_)) => "an object exists".to_string(),
+            (Cond::Exists, None) => "no object exists".to_string(),
+            (Cond::Matches(want), None) => format!("no object exists (wanted ETag {want})"),
+            (Cond::Matches(want), Some(have)) if want != have => {
+                format!("the ETag is {have}, not {want}")
+            }
+            _ => return Ok(()),
+        };
+        Err(DirError::PreconditionFailed(failed))
+    }
+
+    /// Stores `data` if `cond` holds; returns the new ETag.
+    pub fn put(&self, key: &str, data: &[u8], cond: &Cond) -> Result<String, DirError> {
         let path = self.path_for(key)?;
         if data.len() as u64 > self.max_object_bytes {
             return Err(DirError::TooLarge(format!(
@@ -124,17 +196,30 @@ impl Dir {
             let _ = fs::remove_file(&tmp);
             return Err(io_err("write", &tmp, e));
         }
-        if let Err(e) = fs::rename(&tmp, &path) {
-            let _ = fs::remove_file(&tmp);
-            return Err(io_err("rename into", &path, e));
-        }
-        self.sync_dir()
+        let etag = {
+            let _w = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = self.check(&path, cond) {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+            if let Err(e) = fs::rename(&tmp, &path) {
+                let _ = fs::remove_file(&tmp);
+                return Err(io_err("rename into", &path, e));
+            }
+            self.current_etag(&path)?
+                .ok_or_else(|| DirError::Io(format!("{} vanished", path.display())))?
+        };
+        self.sync_dir()?;
+        Ok(etag)
     }
 
-    pub fn get(&self, key: &str) -> Result<Vec<u8>, DirError> {
+    /// The object and its ETag (of the very file read).
+    pub fn get(&self, key: &str) -> Result<(Vec<u8>, String), DirError> {
         let path = self.path_for(key)?;
         let f = open_regular(&path)?;
-        let len = f.metadata().map_err(|e| io_err("stat", &path, e))?.len();
+        let md = f.metadata().map_err(|e| io_err("stat", &path, e))?;
+        let etag = etag_of(&md);
+        let len = md.len();
         let too_big = |n: u64| {
             DirError::TooLarge(format!(
                 "object of {n} bytes exceeds the limit of {} bytes",
@@ -151,11 +236,13 @@ impl Dir {
         if buf.len() as u64 > self.max_object_bytes {
             return Err(too_big(buf.len() as u64));
         }
-        Ok(buf)
+        Ok((buf, etag))
     }
 
-    pub fn delete(&self, key: &str) -> Result<(), DirError> {
+    /// Removes the object if `cond` holds.
+    pub fn delete(&self, key: &str, cond: &Cond) -> Result<(), DirError> {
         let path = self.path_for(key)?;
+        let _w = self.writes.lock().unwrap_or_else(|p| p.into_inner());
         match fs::symlink_metadata(&path) {
             Ok(md) if md.is_file() => {}
             Ok(_) => {
@@ -164,9 +251,18 @@ impl Dir {
                     path.display()
                 )))
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(DirError::NotFound),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // If-Match on a missing object is a failed precondition (RFC 9110).
+                return Err(match cond {
+                    Cond::Matches(_) | Cond::Exists => {
+                        DirError::PreconditionFailed("no object exists".into())
+                    }
+                    _ => DirError::NotFound,
+                });
+            }
             Err(e) => return Err(io_err("stat", &path, e)),
         }
+        self.check(&path, cond)?;
         match fs::remove_file(&path) {
             Ok(()) => self.sync_dir(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(DirError::NotFound),

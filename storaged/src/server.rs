@@ -6,12 +6,12 @@
 //! `Expect: 100-continue`. It is meant for development and tests, not for
 //! exposure to untrusted networks (no TLS, no authentication).
 
-use crate::dir::{Dir, DirError};
+use crate::dir::{Cond, Dir, DirError};
 use crate::key::{decode_key_segment_lenient, key_problem};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -30,6 +30,13 @@ pub struct ServerOptions {
     /// Test aid: how long a DELETE reply is held back after the file is
     /// gone (0: not at all), to widen races between a delete and later calls.
     pub delete_reply_delay_ms: u64,
+    /// Test aid: while positive, each PUT takes one from this count and
+    /// waits `put_commit_delay_ms` after reading its body, before checking
+    /// its precondition and committing: a write the server commits after
+    /// the client gave up on it.
+    pub delayed_puts: Arc<AtomicU32>,
+    /// See `delayed_puts`.
+    pub put_commit_delay_ms: u64,
 }
 
 impl Default for ServerOptions {
@@ -40,6 +47,8 @@ impl Default for ServerOptions {
             base_path: String::new(),
             idle_timeout_ms: 60_000,
             delete_reply_delay_ms: 0,
+            delayed_puts: Arc::new(AtomicU32::new(0)),
+            put_commit_delay_ms: 0,
         }
     }
 }
@@ -158,6 +167,10 @@ pub fn spawn_for_tests(dir: &Path, opts: ServerOptions) -> io::Result<ServerHand
 struct Request {
     method: String,
     target: String,
+    /// `If-Match` (an entity tag or `*`).
+    if_match: Option<String>,
+    /// `If-None-Match` (only `*` is supported, on PUT).
+    if_none_match: Option<String>,
     keep_alive: bool,
     body: Vec<u8>,
 }
@@ -166,6 +179,8 @@ struct Reply {
     status: u16,
     content_type: &'static str,
     body: Vec<u8>,
+    /// The object's version, sent as `ETag`.
+    etag: Option<String>,
 }
 
 impl Reply {
@@ -174,6 +189,7 @@ impl Reply {
             status,
             content_type: "application/json",
             body: v.to_string().into_bytes(),
+            etag: None,
         }
     }
 
@@ -186,6 +202,7 @@ impl Reply {
             status,
             content_type: "application/octet-stream",
             body: Vec::new(),
+            etag: None,
         }
     }
 }
@@ -297,6 +314,8 @@ fn read_request<R: BufRead, W: Write>(
     let mut chunked = false;
     let mut close = !http11;
     let mut expect_continue = false;
+    let mut if_match = None;
+    let mut if_none_match = None;
     let mut count = 0;
     loop {
         let Some(h) = read_head_line(r, &mut budget)? else {
@@ -349,6 +368,8 @@ fn read_request<R: BufRead, W: Write>(
                     }
                 }
             }
+            "if-match" => set_once(&mut if_match, value, "If-Match")?,
+            "if-none-match" => set_once(&mut if_none_match, value, "If-None-Match")?,
             "expect" => {
                 if value.eq_ignore_ascii_case("100-continue") {
                     expect_continue = http11;
@@ -387,9 +408,38 @@ fn read_request<R: BufRead, W: Write>(
     Ok(Some(Request {
         method: method.to_string(),
         target: target.to_string(),
+        if_match,
+        if_none_match,
         keep_alive: !close,
         body,
     }))
+}
+
+/// Stores the object, first waiting `put_commit_delay_ms` if a delayed
+/// PUT is armed (`ServerOptions::delayed_puts`).
+fn put_after_test_delay(
+    store: &Dir,
+    key: &str,
+    body: &[u8],
+    cond: &Cond,
+    opts: &ServerOptions,
+) -> Result<String, DirError> {
+    let delay = opts
+        .delayed_puts
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+        .is_ok();
+    if delay {
+        std::thread::sleep(Duration::from_millis(opts.put_commit_delay_ms));
+    }
+    store.put(key, body, cond)
+}
+
+/// Records a header that may appear only once.
+fn set_once(slot: &mut Option<String>, value: &str, name: &str) -> Result<(), ReadError> {
+    if slot.replace(value.to_string()).is_some() {
+        return Err(bad(&format!("more than one {name} header")));
+    }
+    Ok(())
 }
 
 fn read_chunked<R: BufRead>(r: &mut R, max: u64) -> Result<Vec<u8>, ReadError> {
@@ -468,6 +518,9 @@ fn write_reply<W: Write>(w: &mut W, reply: &Reply, keep_alive: bool) -> io::Resu
     if reply.status == 405 {
         head.push_str("Allow: GET, PUT, DELETE\r\n");
     }
+    if let Some(e) = &reply.etag {
+        head.push_str(&format!("ETag: {e}\r\n"));
+    }
     head.push_str(if keep_alive {
         "Connection: keep-alive\r\n\r\n"
     } else {
@@ -510,21 +563,32 @@ fn route(req: &Request, store: &Dir, opts: &ServerOptions) -> Reply {
     if let Some(why) = key_problem(&key) {
         return Reply::error(400, &why);
     }
+    let cond = match condition(req) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     match req.method.as_str() {
         "GET" => match store.get(&key) {
-            Ok(data) => Reply {
+            Ok((data, etag)) => Reply {
                 status: 200,
                 content_type: "application/octet-stream",
                 body: data,
+                etag: Some(etag),
             },
             Err(e) => failed(e, &key),
         },
-        "PUT" => match store.put(&key, &req.body) {
-            Ok(()) => Reply::empty(204),
+        "PUT" => match put_after_test_delay(store, &key, &req.body, &cond, opts) {
+            Ok(etag) => Reply {
+                etag: Some(etag),
+                ..Reply::empty(204)
+            },
             Err(e) => failed(e, &key),
         },
         "DELETE" => {
-            let r = store.delete(&key);
+            if cond == Cond::Absent {
+                return Reply::error(400, "If-None-Match is not supported on DELETE");
+            }
+            let r = store.delete(&key, &cond);
             if opts.delete_reply_delay_ms > 0 {
                 std::thread::sleep(Duration::from_millis(opts.delete_reply_delay_ms));
             }
@@ -537,8 +601,39 @@ fn route(req: &Request, store: &Dir, opts: &ServerOptions) -> Reply {
     }
 }
 
+/// The precondition of a request: `If-Match: <etag>|*` or
+/// `If-None-Match: *` (on PUT), never both.
+fn condition(req: &Request) -> Result<Cond, Reply> {
+    match (&req.if_match, &req.if_none_match) {
+        (None, None) => Ok(Cond::Any),
+        (Some(_), Some(_)) => Err(Reply::error(
+            400,
+            "If-Match and If-None-Match together are not supported",
+        )),
+        (Some(m), None) if m == "*" => Ok(Cond::Exists),
+        (Some(m), None) => {
+            if m.contains(',') {
+                return Err(Reply::error(
+                    400,
+                    "If-Match with a list of tags is not supported",
+                ));
+            }
+            Ok(Cond::Matches(m.trim_start_matches("W/").to_string()))
+        }
+        (None, Some(n)) if n == "*" && req.method == "PUT" => Ok(Cond::Absent),
+        (None, Some(_)) => Err(Reply::error(
+            400,
+            "only If-None-Match: * on PUT is supported",
+        )),
+    }
+}
+
 fn failed(e: DirError, key: &str) -> Reply {
     match e {
+        DirError::PreconditionFailed(why) => Reply::json(
+            412,
+            serde_json::json!({ "error": format!("precondition failed: {why}"), "key": key }),
+        ),
         DirError::NotFound => Reply::json(
             404,
             serde_json::json!({ "error": "key not found", "key": key }),
