@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{Error, Result};
+use crate::filter::AttrIndex;
 use crate::hnsw::binary::{self, put_u32, put_u64, Reader};
 use crate::hnsw::graph::{Graph, GraphParams};
 use crate::hnsw::Metric;
@@ -150,13 +151,16 @@ pub struct Hit {
     pub metadata: Option<Arc<str>>,
 }
 
-struct Inner {
-    graph: Graph,
+pub(crate) struct Inner {
+    pub(crate) graph: Graph,
     /// Per slot: the id of a live item, None for a tombstone.
-    ids: Vec<Option<Arc<str>>>,
-    slot_of: HashMap<Arc<str>, u32>,
+    pub(crate) ids: Vec<Option<Arc<str>>>,
+    pub(crate) slot_of: HashMap<Arc<str>, u32>,
     /// Per slot: the item's metadata JSON text.
-    metadata: Vec<Option<Arc<str>>>,
+    pub(crate) metadata: Vec<Option<Arc<str>>>,
+    /// What filters evaluate against (src/filter); follows every insert and
+    /// tombstone, rebuilt with `rebuild_attrs` whenever slots are renumbered.
+    pub(crate) attrs: AttrIndex,
 }
 
 impl Inner {
@@ -166,12 +170,20 @@ impl Inner {
             return false;
         };
         self.graph.remove(slot);
+        self.attrs
+            .remove(slot, self.metadata[slot as usize].as_deref());
         self.ids[slot as usize] = None;
         self.metadata[slot as usize] = None;
         true
     }
 
-    fn hit(&self, slot: u32, distance: f32) -> Hit {
+    /// Rebuilds the attribute index from `ids` and `metadata` (after
+    /// compaction renumbered the slots).
+    pub(crate) fn rebuild_attrs(&mut self) {
+        self.attrs = AttrIndex::rebuild(&self.ids, &self.metadata);
+    }
+
+    pub(crate) fn hit(&self, slot: u32, distance: f32) -> Hit {
         Hit {
             id: self.ids[slot as usize]
                 .clone()
@@ -241,6 +253,7 @@ impl Index {
                 ids: Vec::new(),
                 slot_of: HashMap::new(),
                 metadata: Vec::new(),
+                attrs: AttrIndex::default(),
             },
         ))
     }
@@ -276,14 +289,14 @@ impl Index {
         }
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the index half-written
         // in a way later readers trip on (writes are validated first), so a
         // poisoned lock is still usable.
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Inner> {
         self.inner.write().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -433,6 +446,7 @@ impl Index {
         for ((id, md), slot) in ids.iter().zip(clean_md).zip(slots) {
             let id: Arc<str> = Arc::from(*id);
             inner.ids[slot as usize] = Some(id.clone());
+            inner.attrs.insert(slot, md.as_deref());
             inner.metadata[slot as usize] = md;
             inner.slot_of.insert(id, slot);
         }
@@ -463,7 +477,7 @@ impl Index {
         Ok(removed)
     }
 
-    fn prepare_query<'a>(
+    pub(crate) fn prepare_query<'a>(
         &self,
         q: &'a [f32],
         which: &str,
@@ -489,7 +503,7 @@ impl Index {
         }
     }
 
-    fn check_k(&self, k: usize, ef: Option<u32>) -> Result<usize> {
+    pub(crate) fn check_k(&self, k: usize, ef: Option<u32>) -> Result<usize> {
         if k == 0 {
             return Err(Error::InvalidArgument(format!(
                 "index {:?}: k is 0",
@@ -751,6 +765,7 @@ impl Index {
                 .map_err(|e| Error::Corrupt(format!("metadata of id {id:?}: {e}")))?;
             md[slot as usize] = Some(Arc::from(text));
         }
+        let attrs = AttrIndex::rebuild(&ids, &md);
         Ok(Index::from_inner(
             params,
             Inner {
@@ -758,6 +773,7 @@ impl Index {
                 ids,
                 slot_of,
                 metadata: md,
+                attrs,
             },
         ))
     }

@@ -6,6 +6,7 @@
 //! - [`storeclient`]: where LHV1 blobs are kept (storaged over HTTP, or a directory).
 
 pub mod error;
+pub mod filter;
 pub mod ffi;
 pub mod hnsw;
 pub mod index;
@@ -17,6 +18,7 @@ pub mod registry;
 pub mod storeclient;
 
 pub use error::{Error, Result};
+pub use filter::Filter;
 pub use hnsw::Metric;
 pub use index::{Hit, Index, IndexParams};
 pub use persist::Db;

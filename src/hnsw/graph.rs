@@ -19,6 +19,11 @@ use std::sync::Mutex;
 use super::distance::{DistFn, Metric};
 use super::visited::{Cand, Scratch, ScratchPool};
 
+// Filtered search lives apart (src/hnsw/filtered.rs) but needs the graph's
+// private walk helpers, so it is a child module.
+#[path = "filtered.rs"]
+mod filtered;
+
 /// Highest level a node may have. With M >= 2 the chance of reaching it is
 /// below 1e-9 per node; the cap keeps the binary form and validation bounded.
 pub const MAX_LEVEL: u8 = 31;
