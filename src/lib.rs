@@ -6,8 +6,8 @@
 //! - [`storeclient`]: where LHV1 blobs are kept (storaged over HTTP, or a directory).
 
 pub mod error;
-pub mod filter;
 pub mod ffi;
+pub mod filter;
 pub mod hnsw;
 pub mod index;
 pub mod lhv1;

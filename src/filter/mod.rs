@@ -29,7 +29,11 @@ pub enum Scalar {
 
 impl Scalar {
     pub(crate) fn num(x: f64) -> Scalar {
-        Scalar::Num(if x == 0.0 { 0f64.to_bits() } else { x.to_bits() })
+        Scalar::Num(if x == 0.0 {
+            0f64.to_bits()
+        } else {
+            x.to_bits()
+        })
     }
 
     /// The scalar of a JSON value; None for arrays and objects (and numbers
