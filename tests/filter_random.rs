@@ -157,6 +157,11 @@ fn metadata(r: &mut Rng) -> Option<String> {
 fn condition(r: &mut Rng) -> Value {
     let list = |r: &mut Rng| Value::Array((0..r.below(4)).map(|_| scalar(r)).collect());
     let mut ops = serde_json::Map::new();
+    if r.below(4) == 0 {
+        // Two bounds: on arrays each may hold by a different element.
+        let lo = r.below(6) as f64 - 1.5;
+        return json!({"$gt": lo, "$lt": lo + r.below(4) as f64});
+    }
     for _ in 0..1 + r.below(2) {
         let (op, arg) = match r.below(9) {
             0 => ("$eq", scalar(r)),

@@ -11,6 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde_json::Value;
+use std::ops::Bound::{self, Excluded, Included, Unbounded};
 
 use super::{Bitset, IdOp, Node, Op, Range, Scalar};
 
@@ -20,6 +21,9 @@ struct Field {
     eq: HashMap<Scalar, BTreeSet<u32>>,
     /// (order-preserving key of the number, slot).
     nums: BTreeSet<(u64, u32)>,
+    /// Slots holding more than one number here (an array): while there are
+    /// none, several ranges on the field can be walked as one interval.
+    multi: usize,
 }
 
 /// A u64 whose unsigned order is the numeric order of finite f64s (-0.0 is
@@ -30,6 +34,45 @@ fn order_key(x: f64) -> u64 {
         !b
     } else {
         b | 1 << 63
+    }
+}
+
+type Key = (u64, u32);
+
+/// The larger of two lower bounds.
+fn tighter_lo(a: Bound<Key>, b: Bound<Key>) -> Bound<Key> {
+    match (a, b) {
+        (Unbounded, x) | (x, Unbounded) => x,
+        (Included(x) | Excluded(x), Included(y) | Excluded(y)) => {
+            if x >= y {
+                a
+            } else {
+                b
+            }
+        }
+    }
+}
+
+/// The smaller of two upper bounds.
+fn tighter_hi(a: Bound<Key>, b: Bound<Key>) -> Bound<Key> {
+    match (a, b) {
+        (Unbounded, x) | (x, Unbounded) => x,
+        (Included(x) | Excluded(x), Included(y) | Excluded(y)) => {
+            if x <= y {
+                a
+            } else {
+                b
+            }
+        }
+    }
+}
+
+/// BTreeSet::range panics on an empty or inverted interval.
+fn interval_nonempty(lo: Bound<Key>, hi: Bound<Key>) -> bool {
+    match (lo, hi) {
+        (Included(a), Included(b)) => a <= b,
+        (Included(a) | Excluded(a), Included(b) | Excluded(b)) => a < b,
+        _ => true,
     }
 }
 
@@ -101,12 +144,15 @@ impl AttrIndex {
                 None => self.fields.entry(path.to_vec()).or_default(),
             };
             field.present.insert(slot);
+            let mut numbers = 0;
             postings(x, |s| {
                 if let Scalar::Num(bits) = s {
+                    numbers += 1;
                     field.nums.insert((order_key(f64::from_bits(bits)), slot));
                 }
                 field.eq.entry(s).or_default().insert(slot);
             });
+            field.multi += usize::from(numbers > 1);
         });
     }
 
@@ -119,8 +165,10 @@ impl AttrIndex {
                 return;
             };
             field.present.remove(&slot);
+            let mut numbers = 0;
             postings(x, |s| {
                 if let Scalar::Num(bits) = s {
+                    numbers += 1;
                     field.nums.remove(&(order_key(f64::from_bits(bits)), slot));
                 }
                 if let Some(set) = field.eq.get_mut(&s) {
@@ -130,6 +178,7 @@ impl AttrIndex {
                     }
                 }
             });
+            field.multi -= usize::from(numbers > 1);
             if field.present.is_empty() {
                 self.fields.remove(path);
             }
@@ -170,8 +219,25 @@ impl AttrIndex {
             Node::Field { path, ops } => {
                 let field = self.fields.get(path.as_slice());
                 let mut out = self.live.clone();
-                for op in ops {
+                for op in ops.iter().filter(|o| !matches!(o, Op::Range(_))) {
                     out.and_with(&self.op(field, op));
+                }
+                // Ranges: an item with several numbers here may satisfy
+                // each by a different one, so each is its own interval then;
+                // otherwise they all narrow one interval, walked once.
+                let ranges: Vec<Range> = ops
+                    .iter()
+                    .filter_map(|o| match o {
+                        Op::Range(r) => Some(*r),
+                        _ => None,
+                    })
+                    .collect();
+                if field.is_some_and(|f| f.multi > 0) {
+                    for r in &ranges {
+                        out.and_with(&self.interval(field, std::slice::from_ref(r)));
+                    }
+                } else if !ranges.is_empty() {
+                    out.and_with(&self.interval(field, &ranges));
                 }
                 out
             }
@@ -200,6 +266,29 @@ impl AttrIndex {
         }
     }
 
+    /// The slots with a number satisfying every range in `ranges`.
+    fn interval(&self, field: Option<&Field>, ranges: &[Range]) -> Bitset {
+        let (mut lo, mut hi) = (Unbounded, Unbounded);
+        for r in ranges {
+            match *r {
+                Range::Gt(x) => lo = tighter_lo(lo, Excluded((order_key(x), u32::MAX))),
+                Range::Gte(x) => lo = tighter_lo(lo, Included((order_key(x), 0))),
+                Range::Lt(x) => hi = tighter_hi(hi, Excluded((order_key(x), 0))),
+                Range::Lte(x) => hi = tighter_hi(hi, Included((order_key(x), u32::MAX))),
+            }
+        }
+        let mut set = Bitset::new(self.live.len());
+        if let Some(f) = field {
+            if interval_nonempty(lo, hi) {
+                for &(_, s) in f.nums.range((lo, hi)) {
+                    set.insert(s);
+                }
+            }
+        }
+        set
+    }
+
+    /// The slots satisfying one non-range operator.
     fn op(&self, field: Option<&Field>, op: &Op) -> Bitset {
         let mut out = Bitset::new(self.live.len());
         let (negate, set_of) = match op {
@@ -223,18 +312,8 @@ impl AttrIndex {
                     }
                 }
                 Op::Exists(_) => add(&f.present),
-                Op::Range(r) => {
-                    use std::ops::Bound::{Excluded, Included, Unbounded};
-                    let (lo, hi) = match *r {
-                        Range::Gt(x) => (Excluded((order_key(x), u32::MAX)), Unbounded),
-                        Range::Gte(x) => (Included((order_key(x), 0)), Unbounded),
-                        Range::Lt(x) => (Unbounded, Excluded((order_key(x), 0))),
-                        Range::Lte(x) => (Unbounded, Included((order_key(x), u32::MAX))),
-                    };
-                    for &(_, s) in f.nums.range((lo, hi)) {
-                        out.insert(s);
-                    }
-                }
+                // Ranges go through `interval`.
+                Op::Range(_) => {}
             }
         }
         if negate {

@@ -25,6 +25,10 @@ use crate::filter::Bitset;
 /// walk at 10% selectivity more than twice that).
 const EXACT_MAX_MATCHES: usize = 2048;
 
+/// A node expands two hops out when fewer than 1 in this many of its
+/// unvisited neighbours pass.
+const TWO_HOP_BELOW: usize = 4;
+
 impl Graph {
     /// The k nearest slots set in `allowed` (which holds `matches` bits, all
     /// live), nearest first. `ef` is the beam width (at least k is used).
@@ -91,6 +95,7 @@ impl Graph {
         let mut fail: Vec<u32> = Vec::new();
         let mut hop: Vec<u32> = Vec::new();
         let mut computed = 1usize;
+        let max_degree = self.max_degree(0);
         let bound = |best: &BinaryHeap<Cand>| {
             if best.len() >= ef {
                 best.peek().map_or(f32::INFINITY, |w| w.dist)
@@ -112,12 +117,24 @@ impl Graph {
                     fail.push(n);
                 }
             });
-            if pass.len() * 2 < pass.len() + fail.len() {
+            if pass.len() * TWO_HOP_BELOW < pass.len() + fail.len() {
                 // Mostly failing neighbours: the allowed nodes two hops out
-                // stand in for them, and only those cost a distance.
+                // stand in for them, and only those cost a distance; no more
+                // of them than a full neighbour list, so one expansion costs
+                // what an unfiltered one does.
                 for &f in &fail {
+                    if pass.len() >= max_degree {
+                        break;
+                    }
                     hop.clear();
-                    self.unvisited_links_if(f, slots, &mut s.visited, allowed, &mut hop);
+                    self.unvisited_links_if(
+                        f,
+                        slots,
+                        &mut s.visited,
+                        allowed,
+                        max_degree - pass.len(),
+                        &mut hop,
+                    );
                     pass.extend_from_slice(&hop);
                 }
                 fail.clear();
@@ -184,6 +201,7 @@ impl Graph {
         slots: usize,
         visited: &mut crate::hnsw::visited::Visited,
         allowed: &Bitset,
+        limit: usize,
         out: &mut Vec<u32>,
     ) {
         if let Some((count, words)) = self.list(slot, 0).split_first() {
@@ -192,6 +210,9 @@ impl Graph {
                 let n = w.load(Ordering::Relaxed);
                 if (n as usize) < slots && allowed.contains(n) && visited.insert(n) {
                     out.push(n);
+                    if out.len() >= limit {
+                        return;
+                    }
                 }
             }
         }
