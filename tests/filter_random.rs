@@ -332,8 +332,9 @@ fn graph_walk_keeps_only_matches_and_finds_the_true_neighbours() {
         assert!(allowed.len() > 2100, "{text}: {} matches", allowed.len());
         let compiled = Filter::new(text).unwrap();
         let queries: Vec<f32> = (0..40 * dim).map(|_| r.f32()).collect();
+        // ef 24: the walk answers from 24 * 16 * 2 = 768 matches on.
         let batch = idx
-            .search_batch_filtered(&queries, k, None, Some(&compiled))
+            .search_batch_filtered(&queries, k, Some(24), Some(&compiled))
             .unwrap();
         for (qi, q) in queries.chunks_exact(dim).enumerate() {
             let dist = |i: usize| -> f32 {
@@ -345,7 +346,9 @@ fn graph_walk_keeps_only_matches_and_finds_the_true_neighbours() {
             let mut truth: Vec<(f32, usize)> = allowed.iter().map(|&i| (dist(i), i)).collect();
             truth.sort_by(|a, b| a.0.total_cmp(&b.0));
             let truth: BTreeSet<String> = truth[..k].iter().map(|x| ids[x.1].clone()).collect();
-            let hits = idx.search_filtered(q, k, None, Some(&compiled)).unwrap();
+            let hits = idx
+                .search_filtered(q, k, Some(24), Some(&compiled))
+                .unwrap();
             assert_eq!(hits, batch[qi], "{text}: batch and single differ");
             assert_eq!(hits.len(), k, "{text}");
             for w in hits.windows(2) {

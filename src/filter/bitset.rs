@@ -131,7 +131,7 @@ mod tests {
         }
         let mut c = a.clone();
         c.complement_within(&live);
-        assert_eq!(c.count(), 34);
+        assert_eq!(c.count(), 33);
         assert!(!c.contains(5) && c.contains(3) && !c.contains(70));
         let mut d = a.clone();
         d.and_with(&live);
