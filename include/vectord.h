@@ -152,6 +152,12 @@ typedef struct vectord_bytes vectord_bytes;
 typedef struct vectord_error vectord_error;
 
 /**
+ * A compiled filter: immutable, thread-safe, reusable by any number of
+ * searches on any index. Freed with `vectord_filter_free`.
+ */
+typedef struct vectord_filter vectord_filter;
+
+/**
  * The hits of one search, nearest first. Immutable; freed with
  * `vectord_hits_free`.
  */
@@ -323,6 +329,47 @@ size_t vectord_bytes_len(const struct vectord_bytes *b);
  * Frees a byte buffer. `b` may be NULL; free each buffer once.
  */
 void vectord_bytes_free(struct vectord_bytes *b);
+
+/**
+ * Compiles a filter from its JSON text (`filter_json`, non-NULL UTF-8, at
+ * most 16 MiB; docs/filters.md). On success `*out` (non-NULL) receives a
+ * filter the caller frees with `vectord_filter_free`; it may be shared by
+ * any number of threads and searches. A bad filter is
+ * `VECTORD_STATUS_INVALID_ARGUMENT` with a message naming where the problem
+ * is, e.g. `$and[1].price: $gt needs a number`.
+ */
+enum vectord_status vectord_filter_new(const char *filter_json, struct vectord_filter **out, struct vectord_error **err);
+
+/**
+ * Frees a filter. NULL is allowed.
+ */
+void vectord_filter_free(struct vectord_filter *f);
+
+/**
+ * The `k` (>= 1) nearest live items matching `filter`, nearest first;
+ * fewer than `k` only when fewer than `k` items match, never an item that
+ * does not match. `ef` 0 is the index's ef_search; `filter` NULL is no
+ * filter (as `vectord_index_search_ef`). `idx`, `query` (`dim` floats at
+ * any byte alignment) and `out` must not be NULL. On success `*out`
+ * receives hits the caller frees with `vectord_hits_free`.
+ */
+enum vectord_status vectord_index_search_filtered(const struct vectord_index *idx, const float *query, size_t k, uint32_t ef, const struct vectord_filter *filter, struct vectord_hits **out, struct vectord_error **err);
+
+/**
+ * Searches `nq` queries (`nq * dim` floats, row-major, at any byte
+ * alignment) with one filter on all cores. `out` must hold `nq` pointers
+ * (it may be NULL only when `nq` is 0); on success `out[i]` receives the
+ * hits of query `i`, each freed with `vectord_hits_free`. Other arguments
+ * as `vectord_index_search_filtered`; the filter is evaluated once for the
+ * whole batch.
+ */
+enum vectord_status vectord_index_search_batch_filtered(const struct vectord_index *idx, size_t nq, const float *queries, size_t k, uint32_t ef, const struct vectord_filter *filter, struct vectord_hits **out, struct vectord_error **err);
+
+/**
+ * How many live items match `filter` (NULL: all of them). `idx` and `out`
+ * must not be NULL; `*out` is written on success only.
+ */
+enum vectord_status vectord_index_count(const struct vectord_index *idx, const struct vectord_filter *filter, size_t *out, struct vectord_error **err);
 
 /**
  * Creates an empty in-memory index that belongs to no registry

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{Error, Result};
+use crate::filter::AttrIndex;
 use crate::hnsw::graph::{Graph, GraphParams};
 use crate::hnsw::visited::Cand;
 use crate::hnsw::Metric;
@@ -183,6 +184,9 @@ pub(crate) struct Inner {
     pub(crate) slot_of: HashMap<Arc<str>, u32>,
     /// Per slot: the item's metadata JSON text.
     pub(crate) metadata: Vec<Option<Arc<str>>>,
+    /// What filters evaluate against (src/filter); follows every insert and
+    /// tombstone, rebuilt with `rebuild_attrs` whenever slots are renumbered.
+    pub(crate) attrs: AttrIndex,
 }
 
 impl Inner {
@@ -192,9 +196,17 @@ impl Inner {
             return false;
         };
         self.graph.remove(slot);
+        self.attrs
+            .remove(slot, self.metadata[slot as usize].as_deref());
         self.ids[slot as usize] = None;
         self.metadata[slot as usize] = None;
         true
+    }
+
+    /// Rebuilds the attribute index from `ids` and `metadata` (after
+    /// compaction renumbered the slots).
+    pub(crate) fn rebuild_attrs(&mut self) {
+        self.attrs = AttrIndex::rebuild(&self.ids, &self.metadata);
     }
 
     /// The hit for a slot a search returned; a slot without an id means the
@@ -210,7 +222,7 @@ impl Inner {
     }
 
     /// Hits for a search's result, in order.
-    fn hits(&self, found: Vec<Cand>) -> std::result::Result<Vec<Hit>, String> {
+    pub(crate) fn hits(&self, found: Vec<Cand>) -> std::result::Result<Vec<Hit>, String> {
         found
             .into_iter()
             .map(|c| self.hit(c.slot, c.dist))
@@ -324,6 +336,7 @@ impl Index {
                 ids: Vec::new(),
                 slot_of: HashMap::new(),
                 metadata: Vec::new(),
+                attrs: AttrIndex::default(),
             },
         ))
     }
@@ -370,7 +383,7 @@ impl Index {
 
     /// Stops the index (the first reason wins) and logs it. Call it with no
     /// lock held: the log may go to a callback of the embedding program.
-    fn fail(&self, why: String) -> Error {
+    pub(crate) fn fail(&self, why: String) -> Error {
         let first = self.failed.set(why).is_ok();
         self.report_stop(first)
     }
@@ -459,13 +472,13 @@ impl Index {
 
     /// The shared lock, poisoned or not: for calls that cannot report an
     /// error. The others use `read_checked`.
-    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The shared lock, or the reason the index stopped (it may have stopped
     /// while this call waited).
-    fn read_checked(&self) -> Result<RwLockReadGuard<'_, Inner>> {
+    pub(crate) fn read_checked(&self) -> Result<RwLockReadGuard<'_, Inner>> {
         let guard = self.read();
         if self.failed.get().is_none() && !self.inner.is_poisoned() {
             return Ok(guard);
@@ -475,7 +488,7 @@ impl Index {
     }
 
     /// The exclusive lock, or the reason the index stopped.
-    fn write_checked(&self) -> Result<RwLockWriteGuard<'_, Inner>> {
+    pub(crate) fn write_checked(&self) -> Result<RwLockWriteGuard<'_, Inner>> {
         let guard = self.inner.write().unwrap_or_else(|p| p.into_inner());
         if self.failed.get().is_none() && !self.inner.is_poisoned() {
             return Ok(guard);
@@ -662,6 +675,7 @@ impl Index {
         for ((id, md), &slot) in ids.iter().zip(clean_md).zip(&slots) {
             let id: Arc<str> = Arc::from(*id);
             inner.ids[slot as usize] = Some(id.clone());
+            inner.attrs.insert(slot, md.as_deref());
             inner.metadata[slot as usize] = md;
             inner.slot_of.insert(id, slot);
         }
@@ -706,7 +720,7 @@ impl Index {
         Ok(removed)
     }
 
-    fn prepare_query<'a>(
+    pub(crate) fn prepare_query<'a>(
         &self,
         q: &'a [f32],
         which: &str,
@@ -737,7 +751,7 @@ impl Index {
         }
     }
 
-    fn check_k(&self, k: usize, ef: Option<u32>) -> Result<usize> {
+    pub(crate) fn check_k(&self, k: usize, ef: Option<u32>) -> Result<usize> {
         if k == 0 {
             return Err(Error::InvalidArgument(format!(
                 "index {:?}: k is 0",
@@ -839,6 +853,8 @@ impl Index {
         slot_of: HashMap<Arc<str>, u32>,
         metadata: Vec<Option<Arc<str>>>,
     ) -> Index {
+        // The attribute index is derived data: rebuilt here, never stored.
+        let attrs = AttrIndex::rebuild(&ids, &metadata);
         Index::from_inner(
             params,
             Inner {
@@ -846,6 +862,7 @@ impl Index {
                 ids,
                 slot_of,
                 metadata,
+                attrs,
             },
         )
     }
@@ -904,6 +921,8 @@ impl Index {
             }
         }
         inner.slot_of.shrink_to_fit();
+        // The attribute index is keyed by slot, and the slots were renumbered.
+        inner.rebuild_attrs();
         let stats = CompactStats {
             slots_before,
             slots_after: live,

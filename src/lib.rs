@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod ffi;
+pub mod filter;
 pub mod hnsw;
 pub mod index;
 pub mod lhv1;
@@ -16,6 +17,7 @@ pub mod registry;
 pub mod storeclient;
 
 pub use error::{Error, Result};
+pub use filter::Filter;
 pub use hnsw::Metric;
 pub use index::{Hit, Index, IndexParams};
 pub use registry::Registry;

@@ -26,10 +26,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::error::Error;
 
 mod buffers;
+mod filter;
 mod index;
 mod registry;
 
 pub use buffers::*;
+pub use filter::*;
 pub use index::*;
 pub use registry::*;
 

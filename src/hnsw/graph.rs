@@ -38,6 +38,11 @@ mod compact;
 #[path = "repair.rs"]
 mod repair;
 
+// Filtered search lives apart (src/hnsw/filtered.rs) but needs the graph's
+// private walk helpers, so it is a child module.
+#[path = "filtered.rs"]
+mod filtered;
+
 /// Highest level a node may have. With M >= 2 the chance of reaching it is
 /// below 1e-9 per node; the cap keeps the binary form and validation bounded.
 pub const MAX_LEVEL: u8 = 31;
