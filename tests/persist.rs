@@ -674,3 +674,39 @@ fn new_options_are_bounded() {
     assert_eq!(o.store.max_list_page_bytes, 7);
     assert_eq!((o.open_timeout_ms, o.store.list_timeout_ms), (9, 9));
 }
+
+/// Issue 9 point 17: once removed items pass the documented share of the
+/// slots, a save compacts first, so the stored object shrinks; below it,
+/// removals only tombstone.
+#[test]
+fn saves_compact_once_removals_pass_the_threshold() {
+    let dir = tempdir("autocompact");
+    let url = dir.to_str().unwrap();
+    let dim = 8;
+    let n = 1000;
+    let base = clustered(n, dim, 5);
+    let all = ids(n, "v");
+    let object = dir.join("_vectors%2Fdocs.lhv1");
+    let size = || std::fs::metadata(&object).unwrap().len();
+    let db = Registry::open(Some(url), None).unwrap();
+    let idx = db
+        .create(IndexParams::new("docs", dim as u32, Metric::L2))
+        .unwrap();
+    idx.add(&refs(&all), &base, None).unwrap();
+    let full = size();
+    // 20% removed: under the threshold, the object keeps every slot.
+    idx.remove(&refs(&all[..200])).unwrap();
+    assert!(idx.tombstone_fraction() > 0.19);
+    assert!(size() * 10 > full * 9, "{} of {full} bytes", size());
+    // 60% removed: the save compacts, the object holds the live items only.
+    idx.remove(&refs(&all[200..600])).unwrap();
+    assert_eq!(idx.tombstone_fraction(), 0.0, "the save compacted");
+    assert!(size() * 10 < full * 5, "{} of {full} bytes", size());
+    db.close();
+    let db = Registry::open(Some(url), None).unwrap();
+    let idx = db.get("docs").unwrap();
+    assert_eq!(idx.len(), 400);
+    let hits = idx.search(&base[700 * dim..701 * dim], 1, None).unwrap();
+    assert_eq!(&*hits[0].id, "v700");
+    let _ = std::fs::remove_dir_all(&dir);
+}

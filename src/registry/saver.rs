@@ -95,6 +95,14 @@ impl Persistor {
         // A stopped index is never written (its stored copy is the last good
         // one), and saying so beats a silent "nothing to save".
         st.index.ensure_healthy()?;
+        if !self.read_only
+            && st.index.tombstone_fraction() > crate::index::AUTO_COMPACT_TOMBSTONE_FRACTION
+        {
+            // Removals shrink the stored object too. Done before the save
+            // lock is taken: compaction is a change, and in sync mode its
+            // own notification saves the compacted index through here.
+            st.index.compact()?;
+        }
         let key = self.key(&st.name);
         let saved_bytes = {
             let mut saved = lock(&st.lock);
