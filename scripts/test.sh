@@ -46,7 +46,8 @@ if [ ! -x "${moto_venv}/bin/moto_server" ]; then
   python3 -m venv "${moto_venv}"
   "${moto_venv}/bin/pip" install -q 'moto[server]==5.2.*'
 fi
-"${moto_venv}/bin/pip" show moto | head -2
+# (Not `pip show | head`: with pipefail, pip's broken pipe fails the script.)
+"${moto_venv}/bin/python" -c 'import moto; print("moto", moto.__version__)'
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
