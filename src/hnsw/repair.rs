@@ -14,7 +14,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{with_scratch, Cand, Entry, Graph, Scratch};
+use super::{with_scratch, Cand, Entry, Graph, Scratch, NO_SLOT};
 
 /// Reused slots beyond this share of all slots make a single pass over every
 /// list cheaper than one targeted search per slot.
@@ -353,14 +353,16 @@ impl Graph {
     /// Makes sure every live slot except the entry point has an incoming
     /// layer-0 link: checks the slots of `batch` and every slot whose
     /// in-degree fell to 0 since the last pass, and links each one that has
-    /// none from its nearest live neighbours. Linking can push another node
-    /// out of a full list; that node is checked in turn.
+    /// none into a list that still has room (nothing is evicted, so nothing
+    /// else is cut off).
     ///
     /// An in-link is not yet reachability: racing inserts can leave a small
-    /// island whose nodes only link to each other. When the batch is large
-    /// enough to pay for it (like a full scan in `detach`), a walk over every
-    /// layer-0 link from the entry point finds such nodes and links them
-    /// from the reachable part.
+    /// island whose nodes only link to each other, and a slot with no room
+    /// near it needs a link evicted. When the batch is large enough to pay
+    /// for it (like a full scan in `detach`), or when some slot could not be
+    /// linked without evicting, a walk over every layer-0 link from the
+    /// entry point finds the unreached slots and attaches them
+    /// (`attach_unreached`, which provably reaches everything).
     pub(super) fn ensure_reachable(&mut self, batch: &[u32]) {
         let mut todo = std::mem::take(&mut *self.orphans.lock().unwrap_or_else(|p| p.into_inner()));
         let Some(entry) = self.entry() else {
@@ -374,107 +376,164 @@ impl Graph {
     }
 
     /// The body of `ensure_reachable`, with a scratch set.
-    fn relink_unreachable(
-        &mut self,
-        mut todo: Vec<u32>,
-        batch: &[u32],
-        entry: Entry,
-        s: &mut Scratch,
-    ) {
+    fn relink_unreachable(&mut self, todo: Vec<u32>, batch: &[u32], entry: Entry, s: &mut Scratch) {
         let mut links = Vec::new();
-        let walk = batch.len() * FULL_SCAN_DIVISOR >= self.slots();
-        // Bounded: each round fixes every node found; a forced link can cut
-        // off at most one other node per fix.
-        for _ in 0..8 {
-            while let Some(x) = todo.pop() {
-                if self.deleted[x as usize] || x == entry.slot || self.in_degree(x) > 0 {
-                    continue;
-                }
-                self.link_from_reachable(x, entry, s, &mut links);
-                todo.append(&mut self.orphans.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut walk = batch.len() * FULL_SCAN_DIVISOR >= self.slots();
+        for x in todo {
+            if self.deleted[x as usize] || x == entry.slot || self.in_degree(x) > 0 {
+                continue;
             }
-            if !walk {
-                break;
+            if !self.link_into_room(x, s, &mut links) {
+                walk = true;
             }
-            let mut reached = self.reached_from(entry.slot);
-            let mut fixed = false;
-            for x in 0..self.slots() as u32 {
-                if reached[x as usize] || self.deleted[x as usize] {
-                    continue;
-                }
-                self.link_from_reachable(x, entry, s, &mut links);
-                self.mark_reached(x, &mut reached);
-                fixed = true;
+        }
+        if walk {
+            self.attach_unreached(entry, s, &mut links);
+        }
+    }
+
+    /// Links `x` from the nearest live node (of those a search from the entry
+    /// point finds) whose layer-0 list has room. Evicts nothing; returns
+    /// false when every list found is full.
+    fn link_into_room(&self, x: u32, s: &mut Scratch, links: &mut Vec<u32>) -> bool {
+        let cands = self.nearest_live(self.vector(x), 0, x, s);
+        for c in &cands {
+            self.read_links(c.slot, 0, links);
+            if links.len() < self.max_degree(0) {
+                links.push(x);
+                self.write_links(c.slot, 0, links);
+                return true;
             }
-            todo.append(&mut self.orphans.lock().unwrap_or_else(|p| p.into_inner()));
-            if !fixed && todo.is_empty() {
-                break;
+        }
+        false
+    }
+
+    /// Makes every live slot reachable from the entry point over layer-0
+    /// links. A walk from the entry point records the link that first reached
+    /// each slot: those links form a tree spanning the reached set. Each
+    /// unreached live slot is then linked from a reached node, either into
+    /// free room or in place of a link that is not a tree link. Tree links
+    /// are never removed, so nothing reached is ever lost, and each link
+    /// adds at least one slot to the reached set: one pass over the slots
+    /// ends with every live slot reached.
+    ///
+    /// A reached node with room or a non-tree link always exists: if every
+    /// one of the R reached nodes had a full list (2m >= 4 links, all to
+    /// reached nodes) of tree links only, the tree would have 2m * R links,
+    /// but a tree spanning R nodes has R - 1.
+    fn attach_unreached(&self, entry: Entry, s: &mut Scratch, links: &mut Vec<u32>) {
+        let mut parent = vec![NO_SLOT; self.slots()];
+        self.extend_tree(entry.slot, entry.slot, &mut parent);
+        for x in 0..self.slots() as u32 {
+            if parent[x as usize] != NO_SLOT || self.deleted[x as usize] {
+                continue;
+            }
+            match self.attach(x, &parent, s, links) {
+                Some(host) => self.extend_tree(x, host, &mut parent),
+                // Impossible by the argument above; the invariant check
+                // would report x rather than this loop spinning or panicking.
+                None => debug_assert!(false, "no reached node can take slot {x}"),
             }
         }
     }
 
-    /// Which slots a walk over layer-0 links from `start` reaches.
-    fn reached_from(&self, start: u32) -> Vec<bool> {
-        let mut reached = vec![false; self.slots()];
-        self.mark_reached(start, &mut reached);
-        reached
-    }
-
-    fn mark_reached(&self, start: u32, reached: &mut [bool]) {
-        if reached[start as usize] {
-            return;
-        }
-        reached[start as usize] = true;
+    /// Marks `start` as reached through a link from `from` and walks on from
+    /// it through every slot not reached yet, recording for each the node
+    /// whose link reached it.
+    fn extend_tree(&self, start: u32, from: u32, parent: &mut [u32]) {
+        parent[start as usize] = from;
         let mut stack = vec![start];
         let mut links = Vec::new();
         while let Some(n) = stack.pop() {
             self.read_links(n, 0, &mut links);
             for &l in &links {
-                if !reached[l as usize] {
-                    reached[l as usize] = true;
+                if parent[l as usize] == NO_SLOT {
+                    parent[l as usize] = n;
                     stack.push(l);
                 }
             }
         }
     }
 
-    /// Adds `x` to the layer-0 list of a node a search reaches: offered to
-    /// its nearest live neighbours (as found from the entry point) with the
-    /// usual pruning; if every one of them prunes it away, it replaces a link
-    /// of its nearest neighbour, preferably one whose target has other
-    /// in-links (so nobody new is cut off).
-    fn link_from_reachable(&self, x: u32, entry: Entry, s: &mut Scratch, links: &mut Vec<u32>) {
+    /// Links unreached `x` from a reached node; returns that node. In order
+    /// of preference: the nearest reached node (of those a search from the
+    /// entry point finds) whose list has room; the nearest of them with a
+    /// link that is not a tree link, which x replaces (the farthest such
+    /// link); the nearest of all reached slots with room or such a link.
+    fn attach(&self, x: u32, parent: &[u32], s: &mut Scratch, links: &mut Vec<u32>) -> Option<u32> {
+        let reached = |n: u32| parent[n as usize] != NO_SLOT;
         let cands = self.nearest_live(self.vector(x), 0, x, s);
-        for c in cands.iter().take(self.params.m) {
-            self.link_back(c.slot, x, 0, links);
-            if self.list_contains(c.slot, 0, x) {
-                return;
+        for c in cands.iter().filter(|c| reached(c.slot)) {
+            self.read_links(c.slot, 0, links);
+            if links.len() < self.max_degree(0) {
+                links.push(x);
+                self.write_links(c.slot, 0, links);
+                return Some(c.slot);
             }
         }
-        let host = cands.first().map_or(entry.slot, |c| c.slot);
-        if host == x {
-            return;
+        for c in cands.iter().filter(|c| reached(c.slot)) {
+            if self.replace_non_tree_link(c.slot, x, parent, links) {
+                return Some(c.slot);
+            }
         }
+        // Rare (the search found no usable node): every reached slot, live
+        // ones first, nearest first. The argument above says one qualifies.
+        let q = self.vector(x);
+        let mut all: Vec<(bool, Cand)> = (0..self.slots() as u32)
+            .filter(|&n| reached(n))
+            .map(|n| {
+                let dist = self.distance_to(q, n);
+                (self.deleted[n as usize], Cand { dist, slot: n })
+            })
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        for &(_, c) in &all {
+            self.read_links(c.slot, 0, links);
+            if links.len() < self.max_degree(0) {
+                links.push(x);
+                self.write_links(c.slot, 0, links);
+                return Some(c.slot);
+            }
+            if self.replace_non_tree_link(c.slot, x, parent, links) {
+                return Some(c.slot);
+            }
+        }
+        None
+    }
+
+    /// Replaces `host`'s farthest layer-0 link that is not a tree link (its
+    /// target was first reached through another node) with `x`; false when
+    /// every link of `host` is a tree link.
+    fn replace_non_tree_link(
+        &self,
+        host: u32,
+        x: u32,
+        parent: &[u32],
+        links: &mut Vec<u32>,
+    ) -> bool {
         self.read_links(host, 0, links);
-        if links.len() < self.max_degree(0) {
-            links.push(x);
-        } else {
-            let base = self.vector(host);
-            let victim = links
-                .iter()
-                .enumerate()
-                .max_by(|a, b| {
-                    let key = |&(_, &l): &(usize, &u32)| {
-                        (self.in_degree(l) >= 2, self.dist.eval(base, self.vector(l)))
-                    };
-                    let (ka, kb) = (key(a), key(b));
-                    ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
-                })
-                .map(|(i, _)| i)
-                .unwrap_or(0);
-            links[victim] = x;
+        let base = self.vector(host);
+        let victim = links
+            .iter()
+            .enumerate()
+            .filter(|&(_, &l)| parent[l as usize] != host)
+            .map(|(i, &l)| (i, self.dist.eval(base, self.vector(l))))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        match victim {
+            Some((i, _)) => {
+                links[i] = x;
+                self.write_links(host, 0, links);
+                true
+            }
+            None => false,
         }
-        self.write_links(host, 0, links);
+    }
+
+    /// Which slots a walk over layer-0 links from `start` reaches.
+    fn reached_from(&self, start: u32) -> Vec<bool> {
+        let mut parent = vec![NO_SLOT; self.slots()];
+        self.extend_tree(start, start, &mut parent);
+        parent.into_iter().map(|p| p != NO_SLOT).collect()
     }
 
     /// Checks the graph's structural invariants: links in range, no self
