@@ -659,4 +659,172 @@ mod tests {
         g.insert_batch(&v, 1);
         g.check_invariants().unwrap();
     }
+
+    /// A level-0 graph with the given layer-0 lists and tombstones; slot 0
+    /// is the entry point.
+    fn by_hand(m: usize, vectors: Vec<f32>, lists: &[Vec<u32>], deleted: &[u32]) -> Graph {
+        use std::sync::atomic::AtomicU32;
+        let n = lists.len();
+        let params = GraphParams {
+            dim: vectors.len() / n,
+            metric: Metric::L2,
+            m,
+            ef_construction: 8,
+        };
+        let layer0 = lists
+            .iter()
+            .flat_map(|l| {
+                let mut words = vec![l.len() as u32];
+                words.extend(l);
+                words.resize(1 + 2 * m, 0);
+                words
+            })
+            .map(AtomicU32::new)
+            .collect();
+        let mut dead = vec![false; n];
+        for &d in deleted {
+            dead[d as usize] = true;
+        }
+        Graph::from_parts(
+            params,
+            vectors,
+            layer0,
+            (0..n).map(|_| Vec::new().into_boxed_slice()).collect(),
+            vec![0; n],
+            dead,
+            deleted.to_vec(),
+            0,
+            1,
+        )
+    }
+
+    /// m = 2 (layer-0 degree 4). The entry h's full list ends in y1, the
+    /// only way into the island {y1, y2}; the island {x1, x2} is cut off.
+    /// The lists x1 is offered to (h's, y1's) are full of nearer, diverse
+    /// links, so the old repair forced x1 in place of h's natural victim:
+    /// y1, its farthest link with a second in-linker (y2, inside the
+    /// island). That cut {y1, y2} off; relinking y1 into h's list pruned x1
+    /// again, and the two islands took turns until the round bound. The
+    /// tree-based repair finds that every link of h and y1 is a tree link
+    /// and replaces y2's link back to y1 instead, which reaches both.
+    #[test]
+    fn a_full_list_whose_victim_is_an_islands_only_way_in_still_converges() {
+        let dim = 8;
+        let e = |i: usize, len: f32| {
+            let mut v = vec![0.0; dim];
+            v[i] = len;
+            v
+        };
+        let add = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x + y).collect::<Vec<f32>>();
+        let (h, t1, t2, t3, y1, y2) = (0u32, 1, 2, 3, 4, 5);
+        let (t4, t5, t6, t7, t8, t9, x1, x2) = (6u32, 7, 8, 9, 10, 11, 12, 13);
+        let vy1 = e(6, 1.2);
+        let vy2 = add(&vy1, &e(7, 0.5));
+        let vx1 = e(4, 1.5);
+        let rows = [
+            vec![0.0; dim], // h
+            e(0, 1.0),      // t1..t3: tombstones around h
+            e(1, 1.0),
+            e(2, 1.0),
+            vy1.clone(),           // y1
+            vy2.clone(),           // y2
+            add(&vy1, &e(0, 0.5)), // t4..t6: tombstones around y1
+            add(&vy1, &e(1, 0.5)),
+            add(&vy1, &e(2, 0.5)),
+            add(&vy2, &e(0, 0.4)), // t7..t9: tombstones around y2
+            add(&vy2, &e(1, 0.4)),
+            add(&vy2, &e(2, 0.4)),
+            vx1.clone(),           // x1
+            add(&vx1, &e(5, 0.5)), // x2
+        ];
+        let lists = vec![
+            vec![t1, t2, t3, y1],
+            vec![h],
+            vec![h],
+            vec![h],
+            vec![y2, t4, t5, t6],
+            vec![y1, t7, t8, t9],
+            vec![y1],
+            vec![y1],
+            vec![y1],
+            vec![y2],
+            vec![y2],
+            vec![y2],
+            vec![x2],
+            vec![x1],
+        ];
+        let mut g = by_hand(
+            2,
+            rows.concat(),
+            &lists,
+            &[t1, t2, t3, t4, t5, t6, t7, t8, t9],
+        );
+        let err = g.check_invariants().unwrap_err();
+        assert!(
+            err.contains(&format!("live slot {x1} cannot be reached")),
+            "{err}"
+        );
+        let all: Vec<u32> = (0..g.slots() as u32).collect();
+        g.ensure_reachable(&all);
+        g.check_invariants().unwrap();
+        // Nothing but the non-tree link was given up.
+        assert_eq!(g.neighbours(h, 0), [t1, t2, t3, y1]);
+        assert_eq!(g.neighbours(y1, 0), [y2, t4, t5, t6]);
+        assert!(g.neighbours(y2, 0).contains(&x1));
+    }
+
+    /// Any graph at all, with most lists full, links mostly inside small
+    /// blocks (islands with few ways in) and tombstones scattered in it,
+    /// ends with every live slot reached after one repair.
+    #[test]
+    fn repair_reaches_every_live_slot_of_random_graphs() {
+        let mut state = 11u64;
+        let mut next = |below: usize| (super::super::next_u64(&mut state) % below as u64) as usize;
+        for round in 0..300 {
+            let m = 2 + round % 3;
+            let n = 12 + next(60);
+            let block = 2 * m + 1 + next(4);
+            let dim = 3;
+            // Each block a tight cluster, as the islands of racing inserts.
+            let centres: Vec<f32> = (0..n * dim).map(|_| next(1000) as f32 / 100.0).collect();
+            let vectors: Vec<f32> = (0..n * dim)
+                .map(|i| centres[i / dim / block * dim + i % dim] + next(1000) as f32 / 2000.0)
+                .collect();
+            let lists: Vec<Vec<u32>> = (0..n as u32)
+                .map(|s| {
+                    let want = if next(16) == 0 {
+                        1 + next(2 * m)
+                    } else {
+                        2 * m
+                    };
+                    let first = s as usize / block * block;
+                    let size = block.min(n - first);
+                    let mut l = Vec::new();
+                    for _ in 0..64 {
+                        if l.len() >= want {
+                            break;
+                        }
+                        let t = if next(16) == 0 {
+                            next(n)
+                        } else {
+                            first + next(size)
+                        } as u32;
+                        if t != s && !l.contains(&t) {
+                            l.push(t);
+                        }
+                    }
+                    if l.is_empty() {
+                        l.push(((s as usize + 1) % n) as u32);
+                    }
+                    l
+                })
+                .collect();
+            let deleted: Vec<u32> = (1..n as u32).filter(|_| next(5) == 0).collect();
+            let mut g = by_hand(m, vectors, &lists, &deleted);
+            let all: Vec<u32> = (0..n as u32).collect();
+            g.ensure_reachable(&all);
+            g.check_invariants()
+                .unwrap_or_else(|e| panic!("round {round}, m {m}, {n} slots: {e}"));
+        }
+    }
 }
