@@ -392,20 +392,64 @@ impl Graph {
         }
     }
 
-    /// Links `x` from the nearest live node (of those a search from the entry
-    /// point finds) whose layer-0 list has room. Evicts nothing; returns
-    /// false when every list found is full.
+    /// Links `x` from one of its nearest live nodes (as a search from the
+    /// entry point finds them), nearest first: into a list with room, or
+    /// into a full one when the pruning heuristic keeps `x` and every link it
+    /// drops has another in-link left (no new orphan); failing that, into the
+    /// nearest list with room. Returns false when nothing took `x`.
     fn link_into_room(&self, x: u32, s: &mut Scratch, links: &mut Vec<u32>) -> bool {
         let cands = self.nearest_live(self.vector(x), 0, x, s);
-        for c in &cands {
-            self.read_links(c.slot, 0, links);
-            if links.len() < self.max_degree(0) {
-                links.push(x);
-                self.write_links(c.slot, 0, links);
-                return true;
-            }
+        let near = &cands[..cands.len().min(self.params.m)];
+        if near
+            .iter()
+            .any(|c| self.offer(c.slot, x, |l| self.in_degree(l) >= 2, links))
+        {
+            return true;
         }
-        false
+        cands.iter().any(|c| self.push_if_room(c.slot, x, links))
+    }
+
+    /// Appends `x` to `host`'s layer-0 list if it has room.
+    fn push_if_room(&self, host: u32, x: u32, links: &mut Vec<u32>) -> bool {
+        self.read_links(host, 0, links);
+        if links.len() >= self.max_degree(0) {
+            return false;
+        }
+        links.push(x);
+        self.write_links(host, 0, links);
+        true
+    }
+
+    /// Puts `x` into `host`'s layer-0 list: appended if there is room, else
+    /// as the pruning heuristic would choose, but only when it keeps `x` and
+    /// every link it drops may go (`may_drop`).
+    fn offer(
+        &self,
+        host: u32,
+        x: u32,
+        may_drop: impl Fn(u32) -> bool,
+        links: &mut Vec<u32>,
+    ) -> bool {
+        if self.push_if_room(host, x, links) {
+            return true;
+        }
+        let base = self.vector(host);
+        let mut cands: Vec<Cand> = links
+            .iter()
+            .chain(std::iter::once(&x))
+            .map(|&n| Cand {
+                dist: self.dist.eval(base, self.vector(n)),
+                slot: n,
+            })
+            .collect();
+        cands.sort_unstable();
+        let mut chosen = Vec::with_capacity(self.max_degree(0));
+        self.select_heuristic(&cands, self.max_degree(0), &mut chosen);
+        if !chosen.contains(&x) || links.iter().any(|&l| !chosen.contains(&l) && !may_drop(l)) {
+            return false;
+        }
+        self.write_links(host, 0, &chosen);
+        true
     }
 
     /// Makes every live slot reachable from the entry point over layer-0
@@ -462,16 +506,23 @@ impl Graph {
     /// link); the nearest of all reached slots with room or such a link.
     fn attach(&self, x: u32, parent: &[u32], s: &mut Scratch, links: &mut Vec<u32>) -> Option<u32> {
         let reached = |n: u32| parent[n as usize] != NO_SLOT;
-        let cands = self.nearest_live(self.vector(x), 0, x, s);
-        for c in cands.iter().filter(|c| reached(c.slot)) {
-            self.read_links(c.slot, 0, links);
-            if links.len() < self.max_degree(0) {
-                links.push(x);
-                self.write_links(c.slot, 0, links);
+        let cands: Vec<Cand> = self
+            .nearest_live(self.vector(x), 0, x, s)
+            .into_iter()
+            .filter(|c| reached(c.slot))
+            .collect();
+        let near = &cands[..cands.len().min(self.params.m)];
+        for c in near {
+            if self.offer(c.slot, x, |l| parent[l as usize] != c.slot, links) {
                 return Some(c.slot);
             }
         }
-        for c in cands.iter().filter(|c| reached(c.slot)) {
+        for c in &cands {
+            if self.push_if_room(c.slot, x, links) {
+                return Some(c.slot);
+            }
+        }
+        for c in &cands {
             if self.replace_non_tree_link(c.slot, x, parent, links) {
                 return Some(c.slot);
             }
@@ -488,13 +539,9 @@ impl Graph {
             .collect();
         all.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
         for &(_, c) in &all {
-            self.read_links(c.slot, 0, links);
-            if links.len() < self.max_degree(0) {
-                links.push(x);
-                self.write_links(c.slot, 0, links);
-                return Some(c.slot);
-            }
-            if self.replace_non_tree_link(c.slot, x, parent, links) {
+            if self.push_if_room(c.slot, x, links)
+                || self.replace_non_tree_link(c.slot, x, parent, links)
+            {
                 return Some(c.slot);
             }
         }
