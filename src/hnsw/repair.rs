@@ -21,6 +21,15 @@ use super::{with_scratch, Cand, Entry, Graph, Scratch, NO_SLOT};
 const FULL_SCAN_DIVISOR: usize = 64;
 /// Width of the second beam looking for in-linkers, in ef_construction.
 const WIDE_BEAM: usize = 4;
+/// Graphs up to this many live slots get every slot self-queried after a
+/// reachability walk: reached is not yet found, and at this size a search
+/// per slot costs little next to the batch that triggered the walk.
+const SELF_QUERY_MAX: usize = 1024;
+/// The beam width those self-queries use: the index's default.
+const SELF_QUERY_EF: usize = crate::index::DEFAULT_EF_SEARCH as usize;
+/// Rounds of self-query repair (each link added can, rarely, cost another
+/// slot its place; the check after the rounds stays best effort).
+const SELF_QUERY_ROUNDS: usize = 4;
 
 impl Graph {
     /// Layer-0 in-degree of every slot, counted from the lists.
@@ -388,7 +397,7 @@ impl Graph {
             }
         }
         if walk {
-            self.attach_unreached(entry, s, &mut links);
+            self.attach_unreached(entry, batch, s, &mut links);
         }
     }
 
@@ -465,7 +474,11 @@ impl Graph {
     /// one of the R reached nodes had a full list (2m >= 4 links, all to
     /// reached nodes) of tree links only, the tree would have 2m * R links,
     /// but a tree spanning R nodes has R - 1.
-    fn attach_unreached(&self, entry: Entry, s: &mut Scratch, links: &mut Vec<u32>) {
+    ///
+    /// Small graphs then get the slots of `batch` and the attached ones
+    /// self-queried (`link_self_query_misses`).
+    fn attach_unreached(&self, entry: Entry, batch: &[u32], s: &mut Scratch, links: &mut Vec<u32>) {
+        let mut attached = Vec::new();
         let mut parent = vec![NO_SLOT; self.slots()];
         self.extend_tree(entry.slot, entry.slot, &mut parent);
         for x in 0..self.slots() as u32 {
@@ -473,10 +486,72 @@ impl Graph {
                 continue;
             }
             match self.attach(x, &parent, s, links) {
-                Some(host) => self.extend_tree(x, host, &mut parent),
+                Some(host) => {
+                    self.extend_tree(x, host, &mut parent);
+                    attached.push(x);
+                }
                 // Impossible by the argument above; the invariant check
                 // would report x rather than this loop spinning or panicking.
                 None => debug_assert!(false, "no reached node can take slot {x}"),
+            }
+        }
+        let live = self.slots() - self.free.len();
+        if live > SELF_QUERY_EF && live <= SELF_QUERY_MAX {
+            attached.extend_from_slice(batch);
+            self.link_self_query_misses(entry, &attached, &parent, s, links);
+        }
+    }
+
+    /// Every live slot of `check` that a search for its own vector (from the entry
+    /// point, at the default ef) does not return first is linked from the
+    /// nearest node that search kept: the search expands every node it
+    /// keeps, so the same search then meets the slot. Links go into room or
+    /// replace a non-tree link (`parent`, from `attach_unreached`), so
+    /// everything stays reached.
+    fn link_self_query_misses(
+        &self,
+        entry: Entry,
+        check: &[u32],
+        parent: &[u32],
+        s: &mut Scratch,
+        links: &mut Vec<u32>,
+    ) {
+        for _ in 0..SELF_QUERY_ROUNDS {
+            let mut fixed = false;
+            for &x in check {
+                if self.deleted[x as usize] || x == entry.slot {
+                    continue;
+                }
+                let q = self.vector(x);
+                let start = self.descend(q, entry, 0, links);
+                self.search_layer(
+                    q,
+                    start,
+                    SELF_QUERY_EF,
+                    0,
+                    !self.free.is_empty(),
+                    NO_SLOT,
+                    s,
+                );
+                let mut kept: Vec<Cand> = s.best.drain().collect();
+                kept.sort_unstable();
+                let own = self.distance_to(q, x);
+                if kept.first().is_none_or(|c| c.slot == x || c.dist <= own) {
+                    continue;
+                }
+                fixed = true;
+                let near = &kept[..kept.len().min(self.params.m)];
+                let done = near
+                    .iter()
+                    .any(|c| self.offer(c.slot, x, |l| parent[l as usize] != c.slot, links))
+                    || kept.iter().any(|c| self.push_if_room(c.slot, x, links));
+                if !done {
+                    kept.iter()
+                        .any(|c| self.replace_non_tree_link(c.slot, x, parent, links));
+                }
+            }
+            if !fixed {
+                break;
             }
         }
     }
