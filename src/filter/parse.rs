@@ -137,16 +137,25 @@ fn scalar(v: &Value, path: &str, op: &str) -> Result<Scalar> {
 }
 
 fn scalars(v: &Value, path: &str, op: &str) -> Result<Vec<Scalar>> {
+    array_of(v, path, op, "needs an array of scalars", scalar)
+}
+
+/// The items of an array operand, each read by `item` under the name
+/// `op[i]`; anything but an array is refused with `{op} {need}`.
+fn array_of<T>(
+    v: &Value,
+    path: &str,
+    op: &str,
+    need: &str,
+    item: fn(&Value, &str, &str) -> Result<T>,
+) -> Result<Vec<T>> {
     let Value::Array(items) = v else {
-        return Err(bad(
-            path,
-            format_args!("{op} needs an array of scalars, not {}", kind(v)),
-        ));
+        return Err(bad(path, format_args!("{op} {need}, not {}", kind(v))));
     };
     items
         .iter()
         .enumerate()
-        .map(|(i, x)| scalar(x, path, &format!("{op}[{i}]")))
+        .map(|(i, x)| item(x, path, &format!("{op}[{i}]")))
         .collect()
 }
 
@@ -221,17 +230,7 @@ fn id_string(v: &Value, path: &str, op: &str) -> Result<Arc<str>> {
 }
 
 fn id_strings(v: &Value, path: &str, op: &str) -> Result<Vec<Arc<str>>> {
-    let Value::Array(items) = v else {
-        return Err(bad(
-            path,
-            format_args!("{op} on $id needs an array of strings, not {}", kind(v)),
-        ));
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, x)| id_string(x, path, &format!("{op}[{i}]")))
-        .collect()
+    array_of(v, path, op, "on $id needs an array of strings", id_string)
 }
 
 fn id_condition(v: &Value, path: &str) -> Result<Vec<IdOp>> {
