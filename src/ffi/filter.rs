@@ -3,11 +3,11 @@
 
 use std::ffi::c_char;
 
-use super::buffers::{pack_hits, vectord_hits};
-use super::index::{index_arg, vectord_index};
+use super::buffers::vectord_hits;
+use super::index::{ef_arg, index_arg, search_batch_into, search_into, vectord_index};
 use super::{
-    boundary, floats_arg, free_box, infallible, into_handle, mul_len, opt_ref, out_arg, str_arg,
-    vectord_error, vectord_status,
+    boundary, free_box, infallible, into_handle, opt_ref, out_arg, str_arg, vectord_error,
+    vectord_status,
 };
 use crate::error::Result;
 use crate::filter::Filter;
@@ -24,10 +24,6 @@ pub struct vectord_filter {
 /// `p` is NULL or a live filter handle.
 unsafe fn filter_arg<'a>(p: *const vectord_filter) -> Option<&'a Filter> {
     opt_ref(p).map(|f| &f.filter)
-}
-
-fn ef_arg(ef: u32) -> Option<u32> {
-    (ef != 0).then_some(ef)
 }
 
 /// Compiles a filter from its JSON text (`filter_json`, non-NULL UTF-8, at
@@ -74,14 +70,7 @@ pub unsafe extern "C" fn vectord_index_search_filtered(
     err: *mut *mut vectord_error,
 ) -> vectord_status {
     boundary(err, || {
-        let h = index_arg(idx)?;
-        let out = out_arg(out, "out")?;
-        let q = floats_arg(query, h.index.dim() as usize, "query")?;
-        let hits = h
-            .index
-            .search_filtered(&q, k, ef_arg(ef), filter_arg(filter))?;
-        out.write(pack_hits(&hits));
-        Ok(())
+        search_into(idx, query, k, ef_arg(ef), filter_arg(filter), out)
     })
 }
 
@@ -103,20 +92,7 @@ pub unsafe extern "C" fn vectord_index_search_batch_filtered(
     err: *mut *mut vectord_error,
 ) -> vectord_status {
     boundary(err, || {
-        let h = index_arg(idx)?;
-        let len = mul_len(nq, h.index.dim() as usize, "queries")?;
-        let queries = floats_arg(queries, len, "queries")?;
-        if nq > 0 {
-            out_arg(out, "out")?;
-        }
-        let results = h
-            .index
-            .search_batch_filtered(&queries, k, ef_arg(ef), filter_arg(filter))?;
-        for (i, hits) in results.iter().enumerate() {
-            // `out` was checked above (results is empty when nq is 0).
-            out.add(i).write(pack_hits(hits));
-        }
-        Ok(())
+        search_batch_into(idx, nq, queries, k, ef_arg(ef), filter_arg(filter), out)
     })
 }
 

@@ -11,6 +11,7 @@ use super::{
     vectord_status, write_floats,
 };
 use crate::error::Result;
+use crate::filter::Filter;
 use crate::hnsw::Metric;
 use crate::index::{Index, IndexParams, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_M};
 use crate::lhv1;
@@ -216,20 +217,57 @@ pub unsafe extern "C" fn vectord_index_compact(
     })
 }
 
+/// The beam width of a C call: 0 is the index's ef_search.
+pub(crate) fn ef_arg(ef: u32) -> Option<u32> {
+    (ef != 0).then_some(ef)
+}
+
+/// The one search behind the single-query entry points (`filter` None is
+/// the plain search).
+///
 /// # Safety
 /// As `vectord_index_search`.
-unsafe fn search_into(
+pub(crate) unsafe fn search_into(
     idx: *const vectord_index,
     query: *const f32,
     k: usize,
     ef: Option<u32>,
+    filter: Option<&Filter>,
     out: *mut *mut vectord_hits,
 ) -> Result<()> {
     let h = index_arg(idx)?;
     let out = out_arg(out, "out")?;
     let q = floats_arg(query, h.index.dim() as usize, "query")?;
-    let hits = h.index.search(&q, k, ef)?;
+    let hits = h.index.search_filtered(&q, k, ef, filter)?;
     out.write(pack_hits(&hits));
+    Ok(())
+}
+
+/// The one batch search behind the batch entry points (`filter` None is
+/// the plain batch search).
+///
+/// # Safety
+/// As `vectord_index_search_batch`.
+pub(crate) unsafe fn search_batch_into(
+    idx: *const vectord_index,
+    nq: usize,
+    queries: *const f32,
+    k: usize,
+    ef: Option<u32>,
+    filter: Option<&Filter>,
+    out: *mut *mut vectord_hits,
+) -> Result<()> {
+    let h = index_arg(idx)?;
+    let len = mul_len(nq, h.index.dim() as usize, "queries")?;
+    let queries = floats_arg(queries, len, "queries")?;
+    if nq > 0 {
+        out_arg(out, "out")?;
+    }
+    let results = h.index.search_batch_filtered(&queries, k, ef, filter)?;
+    for (i, hits) in results.iter().enumerate() {
+        // `out` was checked above (results is empty when nq is 0).
+        out.add(i).write(pack_hits(hits));
+    }
     Ok(())
 }
 
@@ -246,7 +284,7 @@ pub unsafe extern "C" fn vectord_index_search(
     out: *mut *mut vectord_hits,
     err: *mut *mut vectord_error,
 ) -> vectord_status {
-    boundary(err, || search_into(idx, query, k, None, out))
+    boundary(err, || search_into(idx, query, k, None, None, out))
 }
 
 /// As `vectord_index_search`, with beam width `ef` (1..=65536; 0 = the
@@ -260,10 +298,7 @@ pub unsafe extern "C" fn vectord_index_search_ef(
     out: *mut *mut vectord_hits,
     err: *mut *mut vectord_error,
 ) -> vectord_status {
-    boundary(err, || {
-        let ef = if ef == 0 { None } else { Some(ef) };
-        search_into(idx, query, k, ef, out)
-    })
+    boundary(err, || search_into(idx, query, k, ef_arg(ef), None, out))
 }
 
 /// Searches `nq` queries for their `k` (>= 1) nearest items each, on all
@@ -282,18 +317,7 @@ pub unsafe extern "C" fn vectord_index_search_batch(
     err: *mut *mut vectord_error,
 ) -> vectord_status {
     boundary(err, || {
-        let h = index_arg(idx)?;
-        let len = mul_len(nq, h.index.dim() as usize, "queries")?;
-        let queries = floats_arg(queries, len, "queries")?;
-        if nq > 0 {
-            out_arg(out, "out")?;
-        }
-        let results = h.index.search_batch(&queries, k, None)?;
-        for (i, hits) in results.iter().enumerate() {
-            // `out` was checked above (results is empty when nq is 0).
-            out.add(i).write(pack_hits(hits));
-        }
-        Ok(())
+        search_batch_into(idx, nq, queries, k, None, None, out)
     })
 }
 

@@ -10,6 +10,7 @@ use super::{
     boundary, infallible, into_handle, opt_str_arg, out_arg, ref_arg, slice_arg, str_arg,
     take_handle, to_cstring, vectord_error, vectord_status,
 };
+use crate::index::Index;
 use crate::log;
 use crate::registry::Registry;
 
@@ -21,6 +22,27 @@ pub struct vectord_registry {
 
 unsafe fn registry_arg<'a>(r: *const vectord_registry) -> crate::Result<&'a vectord_registry> {
     ref_arg(r, "r")
+}
+
+impl vectord_registry {
+    /// A handle to `index` that saves through this registry.
+    fn handle(&self, index: Arc<Index>) -> *mut vectord_index {
+        vectord_index::new(index, Some(Arc::downgrade(&self.db)))
+    }
+}
+
+/// The entry points that act on one index by name (`name` non-NULL UTF-8).
+///
+/// # Safety
+/// As `vectord_registry_delete`.
+unsafe fn by_name(
+    r: *const vectord_registry,
+    name: *const c_char,
+    act: impl FnOnce(&Registry, &str) -> crate::Result<()>,
+) -> crate::Result<()> {
+    let reg = registry_arg(r)?;
+    let name = str_arg(name, "name")?;
+    act(&reg.db, name)
 }
 
 /// Opens a registry and loads every index stored in it. `storage_url` NULL
@@ -76,7 +98,7 @@ pub unsafe extern "C" fn vectord_registry_create(
         let out = out_arg(out, "out")?;
         let params = params_arg(params)?;
         let index = reg.db.create(params)?;
-        out.write(vectord_index::new(index, Some(Arc::downgrade(&reg.db))));
+        out.write(reg.handle(index));
         Ok(())
     })
 }
@@ -96,7 +118,7 @@ pub unsafe extern "C" fn vectord_registry_get(
         let name = str_arg(name, "name")?;
         let out = out_arg(out, "out")?;
         let index = reg.db.get(name)?;
-        out.write(vectord_index::new(index, Some(Arc::downgrade(&reg.db))));
+        out.write(reg.handle(index));
         Ok(())
     })
 }
@@ -110,11 +132,7 @@ pub unsafe extern "C" fn vectord_registry_delete(
     name: *const c_char,
     err: *mut *mut vectord_error,
 ) -> vectord_status {
-    boundary(err, || {
-        let reg = registry_arg(r)?;
-        let name = str_arg(name, "name")?;
-        reg.db.delete(name)
-    })
+    boundary(err, || by_name(r, name, Registry::delete))
 }
 
 /// The names of the registry's indexes, sorted. `r` must not be NULL. On
@@ -154,7 +172,7 @@ pub unsafe extern "C" fn vectord_registry_import(
         let blob = slice_arg(blob, len, "blob")?;
         let out = out_arg(out, "out")?;
         let index = reg.db.import(blob)?;
-        out.write(vectord_index::new(index, Some(Arc::downgrade(&reg.db))));
+        out.write(reg.handle(index));
         Ok(())
     })
 }
@@ -196,11 +214,7 @@ pub unsafe extern "C" fn vectord_registry_reload(
     name: *const c_char,
     err: *mut *mut vectord_error,
 ) -> vectord_status {
-    boundary(err, || {
-        let reg = registry_arg(r)?;
-        let name = str_arg(name, "name")?;
-        reg.db.reload(name)
-    })
+    boundary(err, || by_name(r, name, Registry::reload))
 }
 
 /// The C log callback and its user pointer. The caller promises the

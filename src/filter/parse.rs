@@ -137,16 +137,25 @@ fn scalar(v: &Value, path: &str, op: &str) -> Result<Scalar> {
 }
 
 fn scalars(v: &Value, path: &str, op: &str) -> Result<Vec<Scalar>> {
+    array_of(v, path, op, "needs an array of scalars", scalar)
+}
+
+/// The items of an array operand, each read by `item` under the name
+/// `op[i]`; anything but an array is refused with `{op} {need}`.
+fn array_of<T>(
+    v: &Value,
+    path: &str,
+    op: &str,
+    need: &str,
+    item: fn(&Value, &str, &str) -> Result<T>,
+) -> Result<Vec<T>> {
     let Value::Array(items) = v else {
-        return Err(bad(
-            path,
-            format_args!("{op} needs an array of scalars, not {}", kind(v)),
-        ));
+        return Err(bad(path, format_args!("{op} {need}, not {}", kind(v))));
     };
     items
         .iter()
         .enumerate()
-        .map(|(i, x)| scalar(x, path, &format!("{op}[{i}]")))
+        .map(|(i, x)| item(x, path, &format!("{op}[{i}]")))
         .collect()
 }
 
@@ -172,13 +181,8 @@ fn condition(v: &Value, path: &str) -> Result<Vec<Op>> {
         }
         _ => return Ok(vec![Op::Eq(scalar(v, path, "$eq")?)]),
     };
-    if obj.is_empty() {
-        return Err(bad(path, "a condition object needs at least one operator"));
-    }
-    let mut ops = Vec::with_capacity(obj.len());
-    for (op, x) in obj {
-        let o = op.as_str();
-        ops.push(match o {
+    operators(obj, path, |o, x| {
+        Ok(match o {
             "$eq" => Op::Eq(scalar(x, path, o)?),
             "$ne" => Op::Ne(scalar(x, path, o)?),
             "$in" => Op::In(scalars(x, path, o)?),
@@ -200,14 +204,26 @@ fn condition(v: &Value, path: &str) -> Result<Vec<Op>> {
                 return Err(bad(
                     path,
                     format_args!(
-                        "unknown operator {op:?} (a condition takes $eq, $ne, $gt, $gte, \
+                        "unknown operator {o:?} (a condition takes $eq, $ne, $gt, $gte, \
                          $lt, $lte, $in, $nin, $exists)"
                     ),
                 ))
             }
-        });
+        })
+    })
+}
+
+/// Reads every operator of a condition object with `op` (name, operand);
+/// an empty object is refused.
+fn operators<T>(
+    obj: &Map<String, Value>,
+    path: &str,
+    mut op: impl FnMut(&str, &Value) -> Result<T>,
+) -> Result<Vec<T>> {
+    if obj.is_empty() {
+        return Err(bad(path, "a condition object needs at least one operator"));
     }
-    Ok(ops)
+    obj.iter().map(|(name, x)| op(name.as_str(), x)).collect()
 }
 
 fn id_string(v: &Value, path: &str, op: &str) -> Result<Arc<str>> {
@@ -221,17 +237,7 @@ fn id_string(v: &Value, path: &str, op: &str) -> Result<Arc<str>> {
 }
 
 fn id_strings(v: &Value, path: &str, op: &str) -> Result<Vec<Arc<str>>> {
-    let Value::Array(items) = v else {
-        return Err(bad(
-            path,
-            format_args!("{op} on $id needs an array of strings, not {}", kind(v)),
-        ));
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, x)| id_string(x, path, &format!("{op}[{i}]")))
-        .collect()
+    array_of(v, path, op, "on $id needs an array of strings", id_string)
 }
 
 fn id_condition(v: &Value, path: &str) -> Result<Vec<IdOp>> {
@@ -248,13 +254,8 @@ fn id_condition(v: &Value, path: &str) -> Result<Vec<IdOp>> {
             ))
         }
     };
-    if obj.is_empty() {
-        return Err(bad(path, "a condition object needs at least one operator"));
-    }
-    let mut ops = Vec::with_capacity(obj.len());
-    for (op, x) in obj {
-        let o = op.as_str();
-        ops.push(match o {
+    operators(obj, path, |o, x| {
+        Ok(match o {
             "$eq" => IdOp::Eq(id_string(x, path, o)?),
             "$ne" => IdOp::Ne(id_string(x, path, o)?),
             "$in" => IdOp::In(id_strings(x, path, o)?),
@@ -262,10 +263,9 @@ fn id_condition(v: &Value, path: &str) -> Result<Vec<IdOp>> {
             _ => {
                 return Err(bad(
                     path,
-                    format_args!("unknown operator {op:?} on $id (it takes $eq, $ne, $in, $nin)"),
+                    format_args!("unknown operator {o:?} on $id (it takes $eq, $ne, $in, $nin)"),
                 ))
             }
-        });
-    }
-    Ok(ops)
+        })
+    })
 }

@@ -360,48 +360,49 @@ mod x86 {
 mod neon {
     use std::arch::aarch64::*;
 
+    // As for AVX2: one step per metric, one scalar term for the tail, and
+    // one loop (two accumulators, 8 floats a step) written around them.
+
     #[target_feature(enable = "neon")]
-    pub unsafe fn dot_neon(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc0 = vdupq_n_f32(0.0);
-        let mut acc1 = vdupq_n_f32(0.0);
-        let mut i = 0;
-        while i + 8 <= n {
-            acc0 = vfmaq_f32(acc0, vld1q_f32(pa.add(i)), vld1q_f32(pb.add(i)));
-            acc1 = vfmaq_f32(acc1, vld1q_f32(pa.add(i + 4)), vld1q_f32(pb.add(i + 4)));
-            i += 8;
-        }
-        let mut s = vaddvq_f32(vaddq_f32(acc0, acc1));
-        while i < n {
-            s += *pa.add(i) * *pb.add(i);
-            i += 1;
-        }
-        s
+    #[inline]
+    unsafe fn dot_step(x: float32x4_t, y: float32x4_t, acc: float32x4_t) -> float32x4_t {
+        vfmaq_f32(acc, x, y)
     }
 
     #[target_feature(enable = "neon")]
-    pub unsafe fn l2sq_neon(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc0 = vdupq_n_f32(0.0);
-        let mut acc1 = vdupq_n_f32(0.0);
-        let mut i = 0;
-        while i + 8 <= n {
-            let d0 = vsubq_f32(vld1q_f32(pa.add(i)), vld1q_f32(pb.add(i)));
-            let d1 = vsubq_f32(vld1q_f32(pa.add(i + 4)), vld1q_f32(pb.add(i + 4)));
-            acc0 = vfmaq_f32(acc0, d0, d0);
-            acc1 = vfmaq_f32(acc1, d1, d1);
-            i += 8;
-        }
-        let mut s = vaddvq_f32(vaddq_f32(acc0, acc1));
-        while i < n {
-            let d = *pa.add(i) - *pb.add(i);
-            s += d * d;
-            i += 1;
-        }
-        s
+    #[inline]
+    unsafe fn l2sq_step(x: float32x4_t, y: float32x4_t, acc: float32x4_t) -> float32x4_t {
+        let d = vsubq_f32(x, y);
+        vfmaq_f32(acc, d, d)
     }
+
+    macro_rules! neon_kernel {
+        ($name:ident, $step:ident, $term:expr) => {
+            #[target_feature(enable = "neon")]
+            pub unsafe fn $name(a: &[f32], b: &[f32]) -> f32 {
+                let n = a.len().min(b.len());
+                let (pa, pb) = (a.as_ptr(), b.as_ptr());
+                let mut acc0 = vdupq_n_f32(0.0);
+                let mut acc1 = vdupq_n_f32(0.0);
+                let mut i = 0;
+                while i + 8 <= n {
+                    acc0 = $step(vld1q_f32(pa.add(i)), vld1q_f32(pb.add(i)), acc0);
+                    acc1 = $step(vld1q_f32(pa.add(i + 4)), vld1q_f32(pb.add(i + 4)), acc1);
+                    i += 8;
+                }
+                let mut s = vaddvq_f32(vaddq_f32(acc0, acc1));
+                let term = $term;
+                while i < n {
+                    s += term(*pa.add(i), *pb.add(i));
+                    i += 1;
+                }
+                s
+            }
+        };
+    }
+
+    neon_kernel!(dot_neon, dot_step, |x: f32, y: f32| x * y);
+    neon_kernel!(l2sq_neon, l2sq_step, |x: f32, y: f32| (x - y) * (x - y));
 }
 
 #[cfg(test)]

@@ -56,15 +56,7 @@ impl IndexObserver for Hook {
         let (Some(p), Some(st)) = (self.persistor.upgrade(), self.state.upgrade()) else {
             return;
         };
-        match p.mode {
-            SaveMode::Sync => {
-                if let Err(e) = p.save_now(&st) {
-                    log(log::ERROR, &format!("{e} (the change is kept in memory)"));
-                }
-            }
-            SaveMode::Async => p.mark_dirty(&st.name),
-            SaveMode::Manual => {}
-        }
+        p.changed(&st, "the change");
     }
 }
 
@@ -155,13 +147,10 @@ impl Registry {
             closed: AtomicBool::new(false),
         });
         let p = &persistor;
-        let keys = p.store.list(&p.prefix).map_err(|e| {
-            Error::Storage(format!(
-                "listing {:?} in {}: {e}",
-                p.prefix,
-                p.store.describe()
-            ))
-        })?;
+        let keys = p
+            .store
+            .list(&p.prefix)
+            .map_err(|e| p.listing_error("", e))?;
         if keys.len() as u64 > opts.store.max_list_keys {
             return Err(Error::Storage(format!(
                 "listing {:?} in {}: {} keys, more than max_list_keys ({})",
@@ -334,15 +323,7 @@ impl Registry {
             (index, st)
         };
         if let Some((p, st)) = st {
-            match p.mode {
-                SaveMode::Sync => {
-                    if let Err(e) = p.save_now(&st) {
-                        log(log::ERROR, &format!("{e} (the index is kept in memory)"));
-                    }
-                }
-                SaveMode::Async => p.mark_dirty(&st.name),
-                SaveMode::Manual => {}
-            }
+            p.changed(&st, "the index");
         }
         Ok(index)
     }

@@ -183,6 +183,30 @@ impl Persistor {
         ))
     }
 
+    /// What a change to an index sets off, by save mode: a save now (a
+    /// failure is logged, `what` is kept in memory), a queued save, or
+    /// nothing.
+    pub(super) fn changed(&self, st: &SaveState, what: &str) {
+        match self.mode {
+            SaveMode::Sync => {
+                if let Err(e) = self.save_now(st) {
+                    log(log::ERROR, &format!("{e} ({what} is kept in memory)"));
+                }
+            }
+            SaveMode::Async => self.mark_dirty(&st.name),
+            SaveMode::Manual => {}
+        }
+    }
+
+    /// A failed listing of the store, `context` first.
+    pub(super) fn listing_error(&self, context: &str, e: StoreError) -> Error {
+        Error::Storage(format!(
+            "{context}listing {:?} in {}: {e}",
+            self.prefix,
+            self.store.describe()
+        ))
+    }
+
     pub(super) fn state(&self, name: &str) -> Option<Arc<SaveState>> {
         lock(&self.states).get(name).cloned()
     }

@@ -86,13 +86,10 @@ impl Registry {
         let Some(p) = &self.persist else {
             return Ok(());
         };
-        let listed = p.store.list_versions(&p.prefix).map_err(|e| {
-            Error::Storage(format!(
-                "refresh: listing {:?} in {}: {e}",
-                p.prefix,
-                p.store.describe()
-            ))
-        })?;
+        let listed = p
+            .store
+            .list_versions(&p.prefix)
+            .map_err(|e| p.listing_error("refresh: ", e))?;
         let mut problems = Problems::default();
         let mut present = BTreeSet::new();
         for l in &listed {

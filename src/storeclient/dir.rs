@@ -1,8 +1,8 @@
 //! [`DirStore`]: one file per key in a local directory.
 
 use super::{
-    check_key, decode_key_segment, encode_key_segment, Listed, Precondition, Store, StoreError,
-    StoreOptions,
+    check_key, check_object_size, decode_key_segment, encode_key_segment, Listed, Precondition,
+    Store, StoreError, StoreOptions,
 };
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -256,13 +256,7 @@ impl Store for DirStore {
         cond: &Precondition,
     ) -> Result<Option<String>, StoreError> {
         let path = self.path_for(key)?;
-        if data.len() as u64 > self.max_object_bytes {
-            return Err(StoreError::Storage(format!(
-                "put {key:?}: object of {} bytes exceeds the limit of {} bytes",
-                data.len(),
-                self.max_object_bytes
-            )));
-        }
+        check_object_size(&format!("put {key:?}"), data.len(), self.max_object_bytes)?;
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = self
             .dir

@@ -1,14 +1,12 @@
 //! [`HttpStore`]: blocking client of the storaged object service
 //! (protocol: `docs/storaged-protocol.md`).
 
+use super::wire::{classify, cond_header, conflict_reason, read_reply, Failure, Reply, Wire};
 use super::{
-    backoff_delay, check_key, encode_key_segment, Precondition, Store, StoreError, StoreOptions,
-    MAX_RETRIES, MAX_RETRY_AFTER_MS,
+    check_key, check_object_size, encode_key_segment, Precondition, Store, StoreError, StoreOptions,
 };
-use std::io::Read;
-use std::time::{Duration, Instant};
-use ureq::http::{Response, Uri};
-use ureq::{Agent, Body};
+use std::time::Instant;
+use ureq::http::Uri;
 
 /// Most bytes of an error response body quoted in a [`StoreError::Storage`] message.
 const ERROR_BODY_BYTES: u64 = 200;
@@ -22,15 +20,8 @@ const ERROR_BODY_BYTES: u64 = 200;
 /// attempts of one call run one after the other, never concurrently.
 #[derive(Debug)]
 pub struct HttpStore {
-    agent: Agent,
+    wire: Wire,
     base: String,
-    retries: u32,
-    timeout_ms: u64,
-    min_upload_bytes_per_sec: u64,
-    max_object_bytes: u64,
-    max_list_page_bytes: u64,
-    max_list_keys: u64,
-    list_timeout: Duration,
 }
 
 enum Method {
@@ -49,29 +40,8 @@ impl Method {
     }
 }
 
-/// The outcome of one attempt that did not produce a response.
-enum Failure {
-    /// Worth another try (transport error, timeout, cut body, 5xx).
-    Transient(String),
-    /// Final.
-    Fatal(StoreError),
-}
-
-/// A complete response: status and body (the whole body for 2xx, at most
-/// [`ERROR_BODY_BYTES`] of it otherwise).
-struct Reply {
-    status: u16,
-    /// The `ETag` header (the object's version), if the server sent one.
-    etag: Option<String>,
-    body: Vec<u8>,
-    /// `Retry-After` in seconds, if the server sent one (an HTTP date is ignored).
-    retry_after_s: Option<u64>,
-}
-
-impl Reply {
-    fn snippet(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
+fn snippet(r: &Reply) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
 }
 
 impl HttpStore {
@@ -90,24 +60,9 @@ impl HttpStore {
         if uri.query().is_some() || url.contains('#') {
             return Err(bad("a query or fragment is not allowed"));
         }
-        let base = url.trim_end_matches('/').to_string();
-        let config = Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_global(Some(Duration::from_millis(opts.timeout_ms.max(1))))
-            .timeout_connect(Some(Duration::from_millis(opts.connect_timeout_ms.max(1))))
-            .accept_encoding("identity")
-            .build();
         Ok(HttpStore {
-            agent: config.into(),
-            base,
-            retries: opts.retries.min(MAX_RETRIES),
-            timeout_ms: opts.timeout_ms.max(1),
-            min_upload_bytes_per_sec: opts.min_upload_bytes_per_sec.max(1),
-            max_object_bytes: opts.max_object_bytes,
-            max_list_page_bytes: opts.max_list_page_bytes,
-            max_list_keys: opts.max_list_keys,
-            list_timeout: Duration::from_millis(opts.list_timeout_ms.max(1)),
+            wire: Wire::new(opts),
+            base: url.trim_end_matches('/').to_string(),
         })
     }
 
@@ -120,13 +75,6 @@ impl HttpStore {
         format!("{}/v1/objects/{}", self.base, encode_key_segment(key))
     }
 
-    /// The budget of one PUT attempt of `n` bytes: the base timeout plus the
-    /// time the body takes at the slowest acceptable upload rate.
-    fn put_timeout(&self, n: usize) -> Duration {
-        let upload_ms = (n as u64).saturating_mul(1000) / self.min_upload_bytes_per_sec;
-        Duration::from_millis(self.timeout_ms.saturating_add(upload_ms))
-    }
-
     /// One attempt: send, then read the body (at most `max` bytes).
     fn attempt(
         &self,
@@ -137,76 +85,37 @@ impl HttpStore {
         max: u64,
         what: &str,
     ) -> Result<Reply, Failure> {
-        let header = match cond {
-            Precondition::Any => None,
-            Precondition::Absent => Some(("If-None-Match", "*")),
-            Precondition::Version(v) => Some(("If-Match", v.as_str())),
-        };
+        let header = cond_header(cond);
         macro_rules! with_cond {
             ($b:expr) => {
-                match header {
-                    Some((k, v)) => $b.header(k, v),
+                match &header {
+                    Some((k, v)) => $b.header(*k, v.as_str()),
                     None => $b,
                 }
             };
         }
+        let agent = &self.wire.agent;
         let sent = match (method, body) {
-            (Method::Get, _) => self.agent.get(url).call(),
-            (Method::Delete, _) => with_cond!(self.agent.delete(url)).call(),
+            (Method::Get, _) => agent.get(url).call(),
+            (Method::Delete, _) => with_cond!(agent.delete(url)).call(),
             (Method::Put, b) => {
                 let b = b.unwrap_or(&[]);
-                with_cond!(self.agent.put(url))
+                with_cond!(agent.put(url))
                     .config()
-                    .timeout_global(Some(self.put_timeout(b.len())))
+                    .timeout_global(Some(self.wire.upload_timeout(b.len())))
                     .build()
                     .send(b)
             }
         };
-        let mut resp = match sent {
-            Ok(r) => r,
-            Err(e) => return Err(classify(e, method, what)),
-        };
-        let status = resp.status().as_u16();
-        let retry_after_s = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        let etag = resp
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty() && v.len() <= 1024);
-        if !(200..300).contains(&status) {
-            // Only a snippet is needed for the error message.
-            let mut body = Vec::new();
-            let _ = resp
-                .body_mut()
-                .as_reader()
-                .take(ERROR_BODY_BYTES)
-                .read_to_end(&mut body);
-            return Ok(Reply {
-                status,
-                etag,
-                body,
-                retry_after_s,
-            });
+        let label = format!("{} {what}", method.name());
+        match sent {
+            Ok(mut resp) => read_reply(&mut resp, true, max, ERROR_BODY_BYTES, &label),
+            Err(e) => Err(classify(&e, format!("{label}: {e}"))),
         }
-        let body = read_capped(&mut resp, max, method, what)?;
-        Ok(Reply {
-            status,
-            etag,
-            body,
-            retry_after_s,
-        })
     }
 
-    /// Runs attempts until one gives a response that is not worth retrying,
-    /// or the retries are used up (or `deadline` passes). Returns that reply
-    /// (any status but 5xx, 408 and 429). Every attempt carries the same
-    /// precondition, so a retried write the server committed late cannot
-    /// land over a newer object.
+    /// Runs attempts (see [`Wire::retry`]) and returns the reply that ended
+    /// them.
     #[allow(clippy::too_many_arguments)]
     fn request(
         &self,
@@ -218,42 +127,39 @@ impl HttpStore {
         what: &str,
         deadline: Option<Instant>,
     ) -> Result<Reply, StoreError> {
-        let mut attempt = 0u32;
-        loop {
-            let last = attempt >= self.retries;
-            let mut server_delay = None;
-            let msg = match self.attempt(&method, url, body, cond, max, what) {
-                Ok(r) if r.status >= 500 || r.status == 408 || r.status == 429 => {
-                    server_delay = r.retry_after_s.map(|s| {
-                        Duration::from_millis(s.saturating_mul(1000).min(MAX_RETRY_AFTER_MS))
-                    });
-                    format!(
-                        "{} {what}: status {}: {}",
-                        method.name(),
-                        r.status,
-                        r.snippet()
-                    )
-                }
-                Ok(r) => return Ok(r),
-                Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Transient(msg)) => msg,
-            };
-            attempt += 1;
-            let delay = server_delay.unwrap_or_else(|| backoff_delay(attempt));
-            if last || deadline.is_some_and(|d| Instant::now() + delay >= d) {
-                return Err(StoreError::Storage(format!(
-                    "{msg} (after {attempt} attempts)"
-                )));
-            }
-            std::thread::sleep(delay);
-        }
+        self.wire.retry(
+            deadline,
+            || self.attempt(&method, url, body, cond, max, what),
+            |r| {
+                format!(
+                    "{} {what}: status {}: {}",
+                    method.name(),
+                    r.status,
+                    snippet(r)
+                )
+            },
+        )
+    }
+
+    /// One request on the object of `key`, bounded by `max_object_bytes`.
+    fn object_request(
+        &self,
+        method: Method,
+        key: &str,
+        body: Option<&[u8]>,
+        cond: &Precondition,
+        what: &str,
+    ) -> Result<Reply, StoreError> {
+        let url = self.object_url(key);
+        let max = self.wire.max_object_bytes;
+        self.request(method, &url, body, cond, max, what, None)
     }
 
     fn unexpected(method: &str, what: &str, r: &Reply) -> StoreError {
         StoreError::Storage(format!(
             "{method} {what}: unexpected status {}: {}",
             r.status,
-            r.snippet()
+            snippet(r)
         ))
     }
 
@@ -278,7 +184,7 @@ impl HttpStore {
             &url,
             None,
             &Precondition::Any,
-            self.max_list_page_bytes,
+            self.wire.max_list_page_bytes,
             &what,
             Some(deadline),
         )?;
@@ -311,65 +217,13 @@ fn parse_list_page(body: &[u8]) -> Result<(Vec<String>, Option<String>), String>
     Ok((out, next))
 }
 
-fn read_capped(
-    resp: &mut Response<Body>,
-    max: u64,
-    method: &Method,
-    what: &str,
-) -> Result<Vec<u8>, Failure> {
-    let too_big = |n: &str| {
-        Failure::Fatal(StoreError::Storage(format!(
-            "{} {what}: response of {n} bytes exceeds the limit of {max} bytes",
-            method.name()
-        )))
-    };
-    let declared = resp
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if let Some(len) = declared {
-        if len > max {
-            return Err(too_big(&len.to_string()));
-        }
-    }
-    let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(1 << 20) as usize);
-    resp.body_mut()
-        .as_reader()
-        .take(max.saturating_add(1))
-        .read_to_end(&mut buf)
-        .map_err(|e| {
-            Failure::Transient(format!("{} {what}: reading the body: {e}", method.name()))
-        })?;
-    if buf.len() as u64 > max {
-        return Err(too_big(&format!("more than {max}")));
-    }
-    Ok(buf)
-}
-
 fn conflict(method: &str, what: &str, cond: &Precondition, r: &Reply) -> StoreError {
-    let why = match cond {
-        Precondition::Absent => "an object exists already".to_string(),
-        Precondition::Version(v) => format!("the object is no longer version {v}"),
-        Precondition::Any => "precondition failed".to_string(),
-    };
     StoreError::Conflict(format!(
-        "{method} {what}: {why} (status {}: {})",
+        "{method} {what}: {} (status {}: {})",
+        conflict_reason(cond),
         r.status,
-        r.snippet()
+        snippet(r)
     ))
-}
-
-fn classify(e: ureq::Error, method: &Method, what: &str) -> Failure {
-    let msg = format!("{} {what}: {e}", method.name());
-    match e {
-        ureq::Error::Io(_)
-        | ureq::Error::Timeout(_)
-        | ureq::Error::ConnectionFailed
-        | ureq::Error::HostNotFound
-        | ureq::Error::Protocol(_) => Failure::Transient(msg),
-        _ => Failure::Fatal(StoreError::Storage(msg)),
-    }
 }
 
 impl Store for HttpStore {
@@ -393,22 +247,12 @@ impl Store for HttpStore {
     ) -> Result<Option<String>, StoreError> {
         check_key(key)?;
         let what = format!("key {key:?}");
-        if data.len() as u64 > self.max_object_bytes {
-            return Err(StoreError::Storage(format!(
-                "PUT {what}: object of {} bytes exceeds the limit of {} bytes",
-                data.len(),
-                self.max_object_bytes
-            )));
-        }
-        let r = self.request(
-            Method::Put,
-            &self.object_url(key),
-            Some(data),
-            cond,
-            self.max_object_bytes,
-            &what,
-            None,
+        check_object_size(
+            &format!("PUT {what}"),
+            data.len(),
+            self.wire.max_object_bytes,
         )?;
+        let r = self.object_request(Method::Put, key, Some(data), cond, &what)?;
         match r.status {
             200 | 201 | 204 => Ok(r.etag),
             412 if *cond != Precondition::Any => Err(conflict("PUT", &what, cond, &r)),
@@ -419,15 +263,7 @@ impl Store for HttpStore {
     fn get_versioned(&self, key: &str) -> Result<(Vec<u8>, Option<String>), StoreError> {
         check_key(key)?;
         let what = format!("key {key:?}");
-        let r = self.request(
-            Method::Get,
-            &self.object_url(key),
-            None,
-            &Precondition::Any,
-            self.max_object_bytes,
-            &what,
-            None,
-        )?;
+        let r = self.object_request(Method::Get, key, None, &Precondition::Any, &what)?;
         match r.status {
             200 => Ok((r.body, r.etag)),
             404 => Err(StoreError::KeyNotFound(key.to_string())),
@@ -438,15 +274,7 @@ impl Store for HttpStore {
     fn delete_if(&self, key: &str, cond: &Precondition) -> Result<(), StoreError> {
         check_key(key)?;
         let what = format!("key {key:?}");
-        let r = self.request(
-            Method::Delete,
-            &self.object_url(key),
-            None,
-            cond,
-            self.max_object_bytes,
-            &what,
-            None,
-        )?;
+        let r = self.object_request(Method::Delete, key, None, cond, &what)?;
         match r.status {
             200 | 204 => Ok(()),
             412 if *cond != Precondition::Any => Err(conflict("DELETE", &what, cond, &r)),
@@ -459,15 +287,15 @@ impl Store for HttpStore {
     /// total and `list_timeout_ms` overall: a server that keeps advancing
     /// its cursor cannot make the client page (and hold keys) forever.
     fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let deadline = Instant::now() + self.list_timeout;
+        let deadline = Instant::now() + self.wire.list_timeout;
         let mut keys = Vec::new();
         let mut start_after: Option<String> = None;
         loop {
             let (page, next) = self.list_page(prefix, start_after.as_deref(), deadline)?;
-            if (keys.len() + page.len()) as u64 > self.max_list_keys {
+            if (keys.len() + page.len()) as u64 > self.wire.max_list_keys {
                 return Err(StoreError::Storage(format!(
                     "list prefix {prefix:?}: more than {} keys (max_list_keys)",
-                    self.max_list_keys
+                    self.wire.max_list_keys
                 )));
             }
             keys.extend(page);
@@ -486,7 +314,7 @@ impl Store for HttpStore {
                     if Instant::now() >= deadline {
                         return Err(StoreError::Storage(format!(
                             "list prefix {prefix:?}: not finished after {} ms (list_timeout_ms)",
-                            self.list_timeout.as_millis()
+                            self.wire.list_timeout.as_millis()
                         )));
                     }
                     start_after = Some(n);

@@ -25,6 +25,7 @@
 mod dir;
 mod http;
 pub mod s3;
+mod wire;
 
 pub use dir::DirStore;
 pub use http::HttpStore;
@@ -122,6 +123,17 @@ fn unconditional_only<S: Store + ?Sized>(s: &S) -> StoreError {
         "{} does not support conditional writes",
         s.describe()
     ))
+}
+
+/// Refuses an object larger than the store's `max_object_bytes` before
+/// anything is written; `what` names the operation and key.
+fn check_object_size(what: &str, len: usize, max: u64) -> Result<(), StoreError> {
+    if len as u64 > max {
+        return Err(StoreError::Storage(format!(
+            "{what}: object of {len} bytes exceeds the limit of {max} bytes"
+        )));
+    }
+    Ok(())
 }
 
 /// What a [`Store`] operation can fail with.

@@ -11,18 +11,16 @@
 //! message: messages are built from the method and key only, and every text
 //! that comes from ureq or the server is scrubbed of them.
 
+use super::wire::{classify, cond_header, conflict_reason, read_reply, Failure, Reply, Wire};
 use super::{
-    backoff_delay, check_key, decode_key_segment_lenient, Listed, Precondition, S3Credentials,
-    Store, StoreError, StoreOptions, MAX_RETRIES, MAX_RETRY_AFTER_MS, MIN_MULTIPART_THRESHOLD,
+    check_key, check_object_size, decode_key_segment_lenient, Listed, Precondition, S3Credentials,
+    Store, StoreError, StoreOptions, MIN_MULTIPART_THRESHOLD,
 };
 use jiff::Timestamp;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use rusty_s3::{Bucket, Credentials, Method, UrlStyle};
-use std::io::Read;
-use std::time::{Duration, Instant};
-use ureq::http::Response;
-use ureq::{Agent, Body};
+use std::time::Instant;
 use url::Url;
 
 /// Most bytes of an error response body read (and quoted, scrubbed).
@@ -205,17 +203,10 @@ fn credentials(opts: &StoreOptions) -> Result<Credentials, crate::Error> {
 /// `If-Match` / `If-None-Match: *`, and a 412 (or a 404/409 where S3 answers
 /// so to a conditional request) is [`StoreError::Conflict`].
 pub struct S3Store {
-    agent: Agent,
+    wire: Wire,
     bucket: Bucket,
     prefix: String,
     credentials: Credentials,
-    retries: u32,
-    timeout_ms: u64,
-    min_upload_bytes_per_sec: u64,
-    max_object_bytes: u64,
-    max_list_page_bytes: u64,
-    max_list_keys: u64,
-    list_timeout: Duration,
     part_size: u64,
     expires_secs: u64,
     list_page_size: Option<u32>,
@@ -228,22 +219,6 @@ impl std::fmt::Debug for S3Store {
             .field("location", &self.describe)
             .finish_non_exhaustive()
     }
-}
-
-/// The outcome of one attempt that did not produce a response.
-enum Failure {
-    Transient(String),
-    Fatal(StoreError),
-}
-
-/// A complete response: status, ETag and body (the whole body for 2xx, at
-/// most [`ERROR_BODY_BYTES`] otherwise).
-struct Reply {
-    status: u16,
-    etag: Option<String>,
-    body: Vec<u8>,
-    /// `Retry-After` in seconds, if sent (an HTTP date is ignored).
-    retry_after_s: Option<u64>,
 }
 
 /// One request to send: everything but the signature.
@@ -291,28 +266,14 @@ impl S3Store {
         };
         let bucket = Bucket::new(endpoint, style, loc.bucket.clone(), loc.region.clone())
             .map_err(|e| crate::Error::InvalidArgument(format!("store url {url:?}: {e:?}")))?;
-        let config = Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_global(Some(Duration::from_millis(opts.timeout_ms.max(1))))
-            .timeout_connect(Some(Duration::from_millis(opts.connect_timeout_ms.max(1))))
-            .accept_encoding("identity")
-            .build();
         // A signature must outlive one attempt; S3 accepts 1 s ..= 7 days.
         let expires_secs = (opts.timeout_ms / 1000 + 60).clamp(60, 7 * 24 * 3600);
         Ok(S3Store {
-            agent: config.into(),
+            wire: Wire::new(opts),
             describe: format!("s3://{}/{} at {}", loc.bucket, loc.prefix, loc.endpoint),
             bucket,
             prefix: loc.prefix,
             credentials,
-            retries: opts.retries.min(MAX_RETRIES),
-            timeout_ms: opts.timeout_ms.max(1),
-            min_upload_bytes_per_sec: opts.min_upload_bytes_per_sec.max(1),
-            max_object_bytes: opts.max_object_bytes,
-            max_list_page_bytes: opts.max_list_page_bytes,
-            max_list_keys: opts.max_list_keys,
-            list_timeout: Duration::from_millis(opts.list_timeout_ms.max(1)),
             part_size: opts.multipart_threshold_bytes,
             expires_secs,
             list_page_size: None,
@@ -399,128 +360,66 @@ impl S3Store {
                 b
             }};
         }
+        let agent = &self.wire.agent;
         let sent = match req.method {
-            Method::Get => with_headers!(self.agent.get(&url)).call(),
-            Method::Head => with_headers!(self.agent.head(&url)).call(),
-            Method::Delete => with_headers!(self.agent.delete(&url)).call(),
+            Method::Get => with_headers!(agent.get(&url)).call(),
+            Method::Head => with_headers!(agent.head(&url)).call(),
+            Method::Delete => with_headers!(agent.delete(&url)).call(),
             // Uploads get more time, as for storaged: the base timeout plus
             // the body at the slowest acceptable rate.
             Method::Put => {
                 let b = req.body.unwrap_or(&[]);
-                with_headers!(self.agent.put(&url))
+                with_headers!(agent.put(&url))
                     .config()
-                    .timeout_global(Some(self.upload_timeout(b.len())))
+                    .timeout_global(Some(self.wire.upload_timeout(b.len())))
                     .build()
                     .send(b)
             }
             Method::Post => {
                 let b = req.body.unwrap_or(&[]);
-                with_headers!(self.agent.post(&url))
+                with_headers!(agent.post(&url))
                     .config()
-                    .timeout_global(Some(self.upload_timeout(b.len())))
+                    .timeout_global(Some(self.wire.upload_timeout(b.len())))
                     .build()
                     .send(b)
             }
         };
-        let mut resp = match sent {
-            Ok(r) => r,
-            Err(e) => {
-                let msg = format!("{name} {what}: {}", self.scrub(&e.to_string()));
-                return Err(match e {
-                    ureq::Error::Io(_)
-                    | ureq::Error::Timeout(_)
-                    | ureq::Error::ConnectionFailed
-                    | ureq::Error::HostNotFound
-                    | ureq::Error::Protocol(_) => Failure::Transient(msg),
-                    _ => Failure::Fatal(StoreError::Storage(msg)),
-                });
-            }
-        };
-        let status = resp.status().as_u16();
-        let etag = resp
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty() && v.len() <= 1024);
-        let retry_after_s = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if !(200..300).contains(&status) || req.method == Method::Head {
-            let mut body = Vec::new();
-            let _ = resp
-                .body_mut()
-                .as_reader()
-                .take(ERROR_BODY_BYTES)
-                .read_to_end(&mut body);
-            return Ok(Reply {
-                status,
-                etag,
-                body,
-                retry_after_s,
-            });
+        let label = format!("{name} {what}");
+        match sent {
+            Ok(mut resp) => read_reply(
+                &mut resp,
+                req.method != Method::Head,
+                req.cap,
+                ERROR_BODY_BYTES,
+                &label,
+            ),
+            Err(e) => Err(classify(
+                &e,
+                format!("{label}: {}", self.scrub(&e.to_string())),
+            )),
         }
-        let body = read_capped(&mut resp, req.cap).map_err(|e| match e {
-            Capped::TooBig(n) => Failure::Fatal(StoreError::Storage(format!(
-                "{name} {what}: response of {n} bytes exceeds the limit of {} bytes",
-                req.cap
-            ))),
-            Capped::Io(e) => Failure::Transient(format!("{name} {what}: reading the body: {e}")),
-        })?;
-        Ok(Reply {
-            status,
-            etag,
-            body,
-            retry_after_s,
-        })
     }
 
-    fn upload_timeout(&self, n: usize) -> Duration {
-        let upload_ms = (n as u64).saturating_mul(1000) / self.min_upload_bytes_per_sec;
-        Duration::from_millis(self.timeout_ms.saturating_add(upload_ms))
-    }
-
-    /// Attempts until one gives a response not worth retrying (anything but
-    /// 5xx, 408 and 429), the retries run out, or `deadline` passes. A
-    /// retried write carries the same precondition as the first try, so a
-    /// late duplicate can never land over a newer object.
+    /// Runs attempts (see [`Wire::retry`]) and returns the reply that ended
+    /// them.
     fn request(&self, req: &Req<'_>) -> Result<Reply, StoreError> {
         self.request_until(req, None)
     }
 
     fn request_until(&self, req: &Req<'_>, deadline: Option<Instant>) -> Result<Reply, StoreError> {
-        let mut attempt = 0u32;
-        loop {
-            let mut server_delay = None;
-            let msg = match self.attempt(req) {
-                Ok(r) if r.status >= 500 || r.status == 408 || r.status == 429 => {
-                    server_delay = r.retry_after_s.map(|s| {
-                        Duration::from_millis(s.saturating_mul(1000).min(MAX_RETRY_AFTER_MS))
-                    });
-                    format!(
-                        "{} {}: status {}: {}",
-                        method_name(req.method),
-                        req.what,
-                        r.status,
-                        self.error_text(&r)
-                    )
-                }
-                Ok(r) => return Ok(r),
-                Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Transient(m)) => m,
-            };
-            let last = attempt >= self.retries;
-            attempt += 1;
-            let delay = server_delay.unwrap_or_else(|| backoff_delay(attempt));
-            if last || deadline.is_some_and(|d| Instant::now() + delay >= d) {
-                return Err(StoreError::Storage(format!(
-                    "{msg} (after {attempt} attempts)"
-                )));
-            }
-            std::thread::sleep(delay);
-        }
+        self.wire.retry(
+            deadline,
+            || self.attempt(req),
+            |r| {
+                format!(
+                    "{} {}: status {}: {}",
+                    method_name(req.method),
+                    req.what,
+                    r.status,
+                    self.error_text(r)
+                )
+            },
+        )
     }
 
     /// The S3 error code and message of a reply, else a scrubbed snippet.
@@ -556,27 +455,19 @@ impl S3Store {
     }
 
     fn conflict(&self, req: &Req<'_>, r: &Reply, cond: &Precondition) -> StoreError {
-        let why = match cond {
-            Precondition::Absent => "an object exists already".to_string(),
-            Precondition::Version(v) => format!("the object is no longer version {v}"),
-            Precondition::Any => "precondition failed".to_string(),
-        };
         StoreError::Conflict(format!(
-            "{} {} in {}: {why} (status {}: {})",
+            "{} {} in {}: {} (status {}: {})",
             method_name(req.method),
             req.what,
             self.describe,
+            conflict_reason(cond),
             r.status,
             self.error_text(r)
         ))
     }
 
     fn cond_headers(cond: &Precondition) -> Vec<(&'static str, String)> {
-        match cond {
-            Precondition::Any => vec![],
-            Precondition::Absent => vec![("if-none-match", "*".into())],
-            Precondition::Version(v) => vec![("if-match", v.clone())],
-        }
+        cond_header(cond).into_iter().collect()
     }
 
     /// Whether a status answers a failed precondition: 412, or what S3
@@ -792,7 +683,7 @@ impl S3Store {
         if let Some(t) = token {
             req.query.push(("continuation-token", t.to_string()));
         }
-        req.cap = self.max_list_page_bytes;
+        req.cap = self.wire.max_list_page_bytes;
         let r = self.request_until(&req, Some(deadline))?;
         if r.status != 200 {
             return Err(self.unexpected(&req, &r));
@@ -816,34 +707,6 @@ impl S3Store {
             _ => Err(self.unexpected(&req, &r)),
         }
     }
-}
-
-enum Capped {
-    TooBig(String),
-    Io(std::io::Error),
-}
-
-fn read_capped(resp: &mut Response<Body>, max: u64) -> Result<Vec<u8>, Capped> {
-    let declared = resp
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if let Some(len) = declared {
-        if len > max {
-            return Err(Capped::TooBig(len.to_string()));
-        }
-    }
-    let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(1 << 20) as usize);
-    resp.body_mut()
-        .as_reader()
-        .take(max.saturating_add(1))
-        .read_to_end(&mut buf)
-        .map_err(Capped::Io)?;
-    if buf.len() as u64 > max {
-        return Err(Capped::TooBig(format!("more than {max}")));
-    }
-    Ok(buf)
 }
 
 /// Calls `on_text(path, text)` for every element that holds text, `path`
@@ -1050,13 +913,11 @@ impl Store for S3Store {
         cond: &Precondition,
     ) -> Result<Option<String>, StoreError> {
         let object = self.object_key(key)?;
-        if data.len() as u64 > self.max_object_bytes {
-            return Err(StoreError::Storage(format!(
-                "PUT key {key:?}: object of {} bytes exceeds the limit of {} bytes",
-                data.len(),
-                self.max_object_bytes
-            )));
-        }
+        check_object_size(
+            &format!("PUT key {key:?}"),
+            data.len(),
+            self.wire.max_object_bytes,
+        )?;
         if data.len() as u64 > self.part_size {
             self.put_multipart(key, &object, data, cond)
         } else {
@@ -1071,7 +932,7 @@ impl Store for S3Store {
             self.bucket.object_url(&object),
             format!("key {key:?}"),
         );
-        req.cap = self.max_object_bytes;
+        req.cap = self.wire.max_object_bytes;
         let r = self.request(&req)?;
         match r.status {
             200 => Ok((r.body, r.etag)),
@@ -1115,7 +976,7 @@ impl Store for S3Store {
     /// storaged listing: `max_list_keys` keys in all, `list_timeout_ms`
     /// overall, `max_list_page_bytes` a page.
     fn list_versions(&self, prefix: &str) -> Result<Vec<Listed>, StoreError> {
-        let deadline = Instant::now() + self.list_timeout;
+        let deadline = Instant::now() + self.wire.list_timeout;
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..MAX_LIST_PAGES {
@@ -1123,15 +984,15 @@ impl Store for S3Store {
                 return Err(StoreError::Storage(format!(
                     "list prefix {prefix:?} in {}: not finished within list_timeout_ms ({} ms)",
                     self.describe,
-                    self.list_timeout.as_millis()
+                    self.wire.list_timeout.as_millis()
                 )));
             }
             let (page, next) = self.list_page(prefix, token.as_deref(), deadline)?;
             out.extend(page.into_iter().filter(|l| l.key.starts_with(prefix)));
-            if out.len() as u64 > self.max_list_keys {
+            if out.len() as u64 > self.wire.max_list_keys {
                 return Err(StoreError::Storage(format!(
                     "list prefix {prefix:?} in {}: more than max_list_keys ({}) keys",
-                    self.describe, self.max_list_keys
+                    self.describe, self.wire.max_list_keys
                 )));
             }
             match next {
