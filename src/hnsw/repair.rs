@@ -154,16 +154,22 @@ impl Graph {
         if out.len() >= need {
             return false;
         }
-        if let Some(entry) = self.entry() {
+        // A beam from the entry point towards x's vector, checking every
+        // slot it touches, until `need` in-linkers are found.
+        let beam = |ef: usize, s: &mut Scratch, out: &mut Vec<u32>| {
+            let Some(entry) = self.entry() else {
+                return false;
+            };
             let q = self.vector(x);
             let mut links = Vec::new();
             let start = self.descend(q, entry, 0, &mut links);
-            if self.beam_until(q, start, self.params.ef_construction, s, |c| {
+            self.beam_until(q, start, ef, s, |c| {
                 check(c, out);
                 out.len() >= need
-            }) {
-                return false;
-            }
+            })
+        };
+        if beam(self.params.ef_construction, s, out) {
+            return false;
         }
         let mut hop2 = Vec::new();
         for &h in &hop1 {
@@ -177,17 +183,8 @@ impl Graph {
         }
         // Lists written while the graph was small can link from farther
         // away: a wider beam still costs far less than a full scan.
-        if let Some(entry) = self.entry() {
-            let q = self.vector(x);
-            let mut links = Vec::new();
-            let start = self.descend(q, entry, 0, &mut links);
-            let ef = self.params.ef_construction * WIDE_BEAM;
-            if self.beam_until(q, start, ef, s, |c| {
-                check(c, out);
-                out.len() >= need
-            }) {
-                return false;
-            }
+        if beam(self.params.ef_construction * WIDE_BEAM, s, out) {
+            return false;
         }
         for c in 0..self.slots() as u32 {
             check(c, out);

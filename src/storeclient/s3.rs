@@ -1068,18 +1068,26 @@ mod tests {
         }
     }
 
+    /// Store options carrying these credentials.
+    fn with_keys(access_key_id: &str, secret_access_key: &str) -> StoreOptions {
+        StoreOptions {
+            s3: Some(S3Credentials {
+                access_key_id: access_key_id.into(),
+                secret_access_key: secret_access_key.into(),
+                session_token: None,
+            }),
+            ..StoreOptions::default()
+        }
+    }
+
     /// The presigned GET example of the AWS SigV4 documentation
     /// ("Authenticating Requests: Using Query Parameters").
     #[test]
     fn signing_matches_the_aws_vector() {
-        let opts = StoreOptions {
-            s3: Some(S3Credentials {
-                access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
-                secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
-                session_token: None,
-            }),
-            ..StoreOptions::default()
-        };
+        let opts = with_keys(
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        );
         let mut s = S3Store::open("s3://examplebucket", &opts).unwrap();
         s.bucket = Bucket::new(
             "https://s3.amazonaws.com".parse().unwrap(),
@@ -1220,14 +1228,7 @@ mod tests {
 
     #[test]
     fn object_keys_that_urls_cannot_address() {
-        let opts = StoreOptions {
-            s3: Some(S3Credentials {
-                access_key_id: "a".into(),
-                secret_access_key: "b".into(),
-                session_token: None,
-            }),
-            ..StoreOptions::default()
-        };
+        let opts = with_keys("a", "b");
         let s = S3Store::open("s3://bkt/pre?endpoint=http://127.0.0.1:1", &opts).unwrap();
         assert_eq!(
             s.object_key("_vectors/x.lhv1").unwrap(),
