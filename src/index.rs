@@ -528,6 +528,13 @@ impl Index {
         self.quantization
     }
 
+    /// Whether an int8 index has trained its quantizer yet (it does when it
+    /// first holds `hnsw::quant::QUANT_TRAIN_MIN` items; until then its
+    /// searches walk the f32 vectors).
+    pub fn quantizer_trained(&self) -> bool {
+        self.read().graph.quantizer().is_some()
+    }
+
     pub fn params(&self) -> IndexParams {
         IndexParams {
             name: self.name.clone(),

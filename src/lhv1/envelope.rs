@@ -154,7 +154,12 @@ fn params_of(p: &ParamsJson, version: u64) -> Result<IndexParams> {
     let metric = Metric::parse(&p.metric)
         .ok_or_else(|| corrupt(format!("envelope: unknown metric {:?}", p.metric)))?;
     let quantization = match p.quantization.as_deref() {
-        None => Quantization::None,
+        None if version == 1 => Quantization::None,
+        None => {
+            return Err(corrupt(format!(
+                "envelope: version {version} parameters have no quantization"
+            )))
+        }
         Some(q) => {
             let q = Quantization::parse(q).ok_or_else(|| {
                 Error::Unsupported(format!(
