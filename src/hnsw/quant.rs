@@ -466,6 +466,7 @@ mod tests {
     fn every_kernel_matches_scalar() {
         let mut st = 7u64;
         let mut ran = Vec::new();
+        let top = QUERY_CODE_MAX as i8;
         for (name, k, ok) in ip_kernels() {
             if !ok {
                 continue;
@@ -476,16 +477,22 @@ mod tests {
                     (
                         (0..n).map(|_| lcg(&mut st) as u8).collect(),
                         (0..n)
-                            .map(|_| (lcg(&mut st) % 129) as i32 as i8 - 64)
+                            .map(|_| {
+                                (lcg(&mut st) % (2 * QUERY_CODE_MAX as u64 + 1)) as i32
+                                    - QUERY_CODE_MAX
+                            })
+                            .map(|t| t as i8)
                             .collect(),
                     ),
-                    (vec![255; n], vec![64; n]),
-                    (vec![255; n], vec![-64; n]),
+                    (vec![255; n], vec![top; n]),
+                    (vec![255; n], vec![-top; n]),
                     (
                         vec![255; n],
-                        (0..n).map(|i| if i % 2 == 0 { 64 } else { -64 }).collect(),
+                        (0..n)
+                            .map(|i| if i % 2 == 0 { top } else { -top })
+                            .collect(),
                     ),
-                    (vec![0; n], vec![-64; n]),
+                    (vec![0; n], vec![-top; n]),
                 ];
                 for (c, t) in cases {
                     // Unaligned starts too: the kernels load unaligned.
