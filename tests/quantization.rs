@@ -137,6 +137,7 @@ fn the_quantizer_is_trained_at_the_documented_points() {
     q.add(&refs(&all[below..]), &base[below * dim..], None)
         .unwrap();
     assert!(q.quantizer_trained());
+    q.check_graph().unwrap();
     // The trained state travels and stays put through later adds.
     let back = lhv1::decode(&lhv1::encode(&q).unwrap()).unwrap();
     assert!(back.quantizer_trained());
@@ -145,6 +146,7 @@ fn the_quantizer_is_trained_at_the_documented_points() {
     q.remove(&refs(&all[..100])).unwrap();
     q.compact().unwrap();
     assert!(q.quantizer_trained());
+    q.check_graph().unwrap();
     let hits = q.search(&base[500 * dim..501 * dim], 1, Some(16)).unwrap();
     assert_eq!((hits[0].id.as_ref(), hits[0].distance), ("v500", 0.0));
     q.remove(&refs(&all[100..400])).unwrap();
@@ -168,6 +170,20 @@ fn inserts_after_training_use_the_fixed_quantizer() {
     q.add(&["v0"], &outlier, None).unwrap();
     let hits = q.search(&outlier, 1, Some(64)).unwrap();
     assert_eq!((hits[0].id.as_ref(), hits[0].distance), ("v0", 0.0));
+    // Removed slots are reused by new items: their codes are rewritten
+    // (check_graph compares every slot's codes with its vector's).
+    let gone = ids(200, "v");
+    q.remove(&refs(&gone[1..])).unwrap();
+    let fresh = clustered(150, dim, 14);
+    let fresh_ids = ids(150, "w");
+    q.add(&refs(&fresh_ids), &fresh, None).unwrap();
+    q.check_graph().unwrap();
+    for i in (0..150).step_by(7) {
+        let hits = q
+            .search(&fresh[i * dim..(i + 1) * dim], 1, Some(64))
+            .unwrap();
+        assert_eq!((&*hits[0].id, hits[0].distance), (&*fresh_ids[i], 0.0));
+    }
     // The quantizer in the blob did not change: the graph section's tail
     // (flag + offsets + scales) is the same bytes.
     let after = lhv1::encode(&q).unwrap();

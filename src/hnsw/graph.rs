@@ -939,6 +939,27 @@ impl Graph {
                 return Err(format!("{what} has {got} entries for {n} slots"));
             }
         }
+        if let Some(c) = self.codes.as_deref() {
+            let norms = if self.params.metric == Metric::L2 {
+                n
+            } else {
+                0
+            };
+            if c.codes.len() != n * dim || c.norms.len() != norms {
+                return Err(format!(
+                    "int8 codes ({} bytes, {} norms) do not cover {n} slots",
+                    c.codes.len(),
+                    c.norms.len()
+                ));
+            }
+            let mut row = vec![0u8; dim];
+            for slot in 0..n as u32 {
+                c.quantizer.encode(self.vector(slot), &mut row);
+                if row[..] != c.codes[slot as usize * dim..(slot as usize + 1) * dim] {
+                    return Err(format!("slot {slot}'s int8 codes are not its vector's"));
+                }
+            }
+        }
         let top = self.levels.iter().copied().max();
         match (self.entry(), top) {
             (None, None) => {}
