@@ -100,20 +100,6 @@
 #define VECTORD_QUANTIZATION_INT8 1
 
 /**
- * An int8 index trains its quantizer when it first holds this many slots
- * (at the end of the add that gets it there, on every vector it holds);
- * below that its searches walk the f32 vectors. Compaction retrains on the
- * live vectors (or forgets the quantizer below this size), which is the
- * only other point where the quantizer changes.
- */
-#define QUANT_TRAIN_MIN 1000
-
-/**
- * Largest |query code|: keeps `maddubs` from saturating (module docs).
- */
-#define QUERY_CODE_MAX 64
-
-/**
  * The result of every fallible call. `VECTORD_STATUS_OK` is 0.
  */
 typedef enum vectord_status {
