@@ -61,7 +61,7 @@ static vectord_registry *open_or_die(const char *url) {
 
 static int step_create(const char *url) {
     vectord_registry *r = open_or_die(url);
-    vectord_index_params p = {"docs", DIM, VECTORD_METRIC_L2, 12, 100, 50};
+    vectord_index_params p = {"docs", DIM, VECTORD_METRIC_L2, 12, 100, 50, VECTORD_QUANTIZATION_NONE};
     vectord_index *idx = NULL;
     vectord_error *err = NULL;
     if (vectord_registry_create(r, &p, &idx, &err) != VECTORD_STATUS_OK) return fail("create", err);
@@ -142,7 +142,7 @@ static int step_empty(const char *url) {
 
 static int step_churn(const char *url, int n) {
     vectord_registry *r = open_or_die(url);
-    vectord_index_params p = {"big", 64, VECTORD_METRIC_L2, 8, 40, 0};
+    vectord_index_params p = {"big", 64, VECTORD_METRIC_L2, 8, 40, 0, VECTORD_QUANTIZATION_NONE};
     vectord_index *idx = NULL;
     vectord_error *err = NULL;
     vectord_status st = vectord_registry_get(r, "big", &idx, &err);

@@ -291,6 +291,61 @@ static void test_encode_decode(void) {
     }
 }
 
+/* quantization = int8: the index says so, exact matches come back at
+ * distance 0 (the walk runs on codes, the results are re-ranked in f32), and
+ * an encode/decode round trip keeps the quantization and every bit of the
+ * answers. 1200 items: above the size at which the quantizer is trained. */
+static void test_int8(void) {
+    enum { NQ = 1200 };
+    static float vecs[NQ * DIM];
+    static char idbuf[NQ][16];
+    const char *ids[NQ];
+    vectord_index_params p;
+    vectord_index *a = NULL, *b = NULL;
+    vectord_bytes *blob = NULL, *blob2 = NULL;
+    size_t q;
+
+    CHECK(VECTORD_QUANTIZATION_NONE == 0 && VECTORD_QUANTIZATION_INT8 == 1);
+    fill_ids(idbuf, ids, NQ, "q");
+    harness_fill(vecs, NQ * DIM, 11);
+    memset(&p, 0, sizeof p);
+    p.name = "int8";
+    p.dim = DIM;
+    p.metric = VECTORD_METRIC_L2;
+    p.quantization = VECTORD_QUANTIZATION_INT8;
+    p.ef_search = 16;
+    CHECK_OK(vectord_index_new(&p, &a, ERR));
+    CHECK(vectord_index_quantization(a) == VECTORD_QUANTIZATION_INT8);
+    CHECK(vectord_index_quantization(NULL) == VECTORD_QUANTIZATION_NONE);
+    CHECK_OK(vectord_index_add(a, NQ, ids, vecs, NULL, ERR));
+    CHECK_OK(vectord_index_encode(a, &blob, ERR));
+    CHECK_OK(vectord_index_decode(vectord_bytes_data(blob), vectord_bytes_len(blob), &b, ERR));
+    CHECK(vectord_index_quantization(b) == VECTORD_QUANTIZATION_INT8);
+    for (q = 0; q < 30; q++) {
+        vectord_hits *ha = NULL, *hb = NULL;
+        size_t j;
+        CHECK_OK(vectord_index_search(a, vecs + q * 37 * DIM, 5, &ha, ERR));
+        CHECK_OK(vectord_index_search(b, vecs + q * 37 * DIM, 5, &hb, ERR));
+        CHECK(vectord_hits_len(ha) == 5 && vectord_hits_len(hb) == 5);
+        CHECK(strcmp(vectord_hits_get(ha, 0)->id, ids[q * 37]) == 0);
+        CHECK(vectord_hits_get(ha, 0)->distance == 0.0f);
+        for (j = 0; j < 5; j++) {
+            const vectord_hit *x = vectord_hits_get(ha, j), *y = vectord_hits_get(hb, j);
+            CHECK(strcmp(x->id, y->id) == 0);
+            CHECK(memcmp(&x->distance, &y->distance, sizeof(float)) == 0);
+        }
+        vectord_hits_free(ha);
+        vectord_hits_free(hb);
+    }
+    CHECK_OK(vectord_index_encode(b, &blob2, ERR));
+    CHECK(vectord_bytes_len(blob) == vectord_bytes_len(blob2) &&
+          memcmp(vectord_bytes_data(blob), vectord_bytes_data(blob2), vectord_bytes_len(blob)) == 0);
+    vectord_bytes_free(blob);
+    vectord_bytes_free(blob2);
+    vectord_index_free(a);
+    vectord_index_free(b);
+}
+
 static void test_refs(void) {
     float v[DIM];
     const char *one[1] = {"only"};
@@ -427,6 +482,7 @@ int main(void) {
     test_version();
     test_add_search_get();
     test_encode_decode();
+    test_int8();
     test_refs();
     test_misaligned_floats();
     test_const_handles();

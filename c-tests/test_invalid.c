@@ -31,6 +31,13 @@ static void test_params(void) {
     p.metric = 0xFFFFFFFFu;
     CHECK_FAILS(VECTORD_STATUS_INVALID_ARGUMENT, "params->metric", vectord_index_new(&p, &idx, ERR));
     p.metric = VECTORD_METRIC_L2;
+    p.quantization = 2;
+    CHECK_FAILS(VECTORD_STATUS_INVALID_ARGUMENT, "params->quantization 2",
+                vectord_index_new(&p, &idx, ERR));
+    p.quantization = 0xFFFFFFFFu;
+    CHECK_FAILS(VECTORD_STATUS_INVALID_ARGUMENT, "params->quantization 4294967295",
+                vectord_index_new(&p, &idx, ERR));
+    p.quantization = VECTORD_QUANTIZATION_NONE;
     p.dim = 0;
     CHECK_FAILS(VECTORD_STATUS_INVALID_ARGUMENT, "dim", vectord_index_new(&p, &idx, ERR));
     p.dim = DIM;

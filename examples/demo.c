@@ -229,7 +229,7 @@ int main(int argc, char **argv) {
     t0 = now();
     check(vectord_registry_open(argv[2], NULL, &reg, &err), err, "vectord_registry_open");
     if (build) {
-        vectord_index_params params = {ds.index, (uint32_t)ds.dim, VECTORD_METRIC_COSINE, 0, 0, 0};
+        vectord_index_params params = {ds.index, (uint32_t)ds.dim, VECTORD_METRIC_COSINE, 0, 0, 0, VECTORD_QUANTIZATION_NONE};
         char **ids = xmalloc(ds.n * sizeof(char *));
         char **metadata = xmalloc(ds.n * sizeof(char *));
         size_t i;

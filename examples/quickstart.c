@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
     vectord_index *fruit = NULL, *copy = NULL;
     vectord_hits *hits = NULL;
     vectord_bytes *blob = NULL;
-    vectord_index_params params = {"fruit", 3, VECTORD_METRIC_COSINE, 0, 0, 0};
+    vectord_index_params params = {"fruit", 3, VECTORD_METRIC_COSINE, 0, 0, 0, VECTORD_QUANTIZATION_NONE};
     const char *ids[4] = {"apple", "banana", "cherry", "kiwi"};
     const float vectors[4 * 3] = {
         0.9f, 0.1f, 0.0f, /* apple */

@@ -71,7 +71,7 @@
  * Version of the binary interface; `vectord_abi_version()` returns the value
  * the library was built with. Bumped on any incompatible change.
  */
-#define VECTORD_ABI_VERSION 1
+#define VECTORD_ABI_VERSION 2
 
 /**
  * Cosine distance, 1 - cos(a, b); vectors are normalised when added.
@@ -87,6 +87,17 @@
  * Inner-product distance, 1 - a.b.
  */
 #define VECTORD_METRIC_DOT 2
+
+/**
+ * Searches walk the f32 vectors.
+ */
+#define VECTORD_QUANTIZATION_NONE 0
+
+/**
+ * Searches walk 8-bit codes and re-rank the beam's results with exact f32
+ * distances (returned distances are exact).
+ */
+#define VECTORD_QUANTIZATION_INT8 1
 
 /**
  * The result of every fallible call. `VECTORD_STATUS_OK` is 0.
@@ -229,6 +240,10 @@ typedef struct vectord_index_params {
      * Default beam width while searching (0 = 64).
      */
     uint32_t ef_search;
+    /**
+     * One of `VECTORD_QUANTIZATION_*` (0 = none). Added in ABI 2.
+     */
+    uint32_t quantization;
 } vectord_index_params;
 
 #ifdef __cplusplus
@@ -459,6 +474,11 @@ enum vectord_status vectord_index_get(const struct vectord_index *idx, const cha
  * Number of live items. `idx` may be NULL (gives 0).
  */
 size_t vectord_index_len(const struct vectord_index *idx);
+
+/**
+ * The index's `VECTORD_QUANTIZATION_*` value. `idx` may be NULL (gives 0).
+ */
+uint32_t vectord_index_quantization(const struct vectord_index *idx);
 
 /**
  * Vector length of the index. `idx` may be NULL (gives 0).

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::filter::AttrIndex;
 use crate::hnsw::graph::{Graph, GraphParams};
 use crate::hnsw::visited::Cand;
-use crate::hnsw::Metric;
+use crate::hnsw::{Metric, Quantization};
 use crate::parallel::{cores, parallel_map};
 
 pub const DEFAULT_M: u32 = 16;
@@ -49,6 +49,10 @@ pub struct IndexParams {
     pub ef_construction: u32,
     /// Default beam width while searching (at least k is used). 1..=65536.
     pub ef_search: u32,
+    /// How searches walk the graph: `None` on the f32 vectors, `Int8` on
+    /// 8-bit codes with an exact f32 re-rank of the beam's results (trained
+    /// once the index holds `hnsw::quant::QUANT_TRAIN_MIN` items).
+    pub quantization: Quantization,
 }
 
 impl IndexParams {
@@ -61,6 +65,7 @@ impl IndexParams {
             m: DEFAULT_M,
             ef_construction: DEFAULT_EF_CONSTRUCTION,
             ef_search: DEFAULT_EF_SEARCH,
+            quantization: Quantization::None,
         }
     }
 
@@ -286,6 +291,7 @@ pub struct Index {
     m: u32,
     ef_construction: u32,
     ef_search: AtomicU32,
+    quantization: Quantization,
     /// Threads used to insert a batch; 0 = all cores.
     insert_threads: AtomicUsize,
     /// Bumped by every committed mutation (persistence uses it to know what
@@ -328,7 +334,8 @@ impl Index {
     /// thread with the same seed and inputs are identical).
     pub fn with_seed(params: IndexParams, seed: u64) -> Result<Index> {
         params.validate()?;
-        let graph = Graph::new(graph_params(&params), seed);
+        let mut graph = Graph::new(graph_params(&params), seed);
+        graph.set_quantization(params.quantization);
         Ok(Index::from_inner(
             params,
             Inner {
@@ -349,6 +356,7 @@ impl Index {
             m: params.m,
             ef_construction: params.ef_construction,
             ef_search: AtomicU32::new(params.ef_search),
+            quantization: params.quantization,
             insert_threads: AtomicUsize::new(0),
             version: AtomicU64::new(0),
             inner: RwLock::new(inner),
@@ -516,6 +524,17 @@ impl Index {
         self.metric
     }
 
+    pub fn quantization(&self) -> Quantization {
+        self.quantization
+    }
+
+    /// Whether an int8 index has trained its quantizer yet (it does when it
+    /// first holds `hnsw::quant::QUANT_TRAIN_MIN` items; until then its
+    /// searches walk the f32 vectors).
+    pub fn quantizer_trained(&self) -> bool {
+        self.read().graph.quantizer().is_some()
+    }
+
     pub fn params(&self) -> IndexParams {
         IndexParams {
             name: self.name.clone(),
@@ -524,6 +543,7 @@ impl Index {
             m: self.m,
             ef_construction: self.ef_construction,
             ef_search: self.ef_search(),
+            quantization: self.quantization,
         }
     }
 

@@ -18,6 +18,6 @@ pub mod storeclient;
 
 pub use error::{Error, Result};
 pub use filter::Filter;
-pub use hnsw::Metric;
+pub use hnsw::{Metric, Quantization};
 pub use index::{Hit, Index, IndexParams};
 pub use registry::Registry;

@@ -282,6 +282,7 @@ fn misaligned_floats_give_the_aligned_results() {
         m: 0,
         ef_construction: 0,
         ef_search: 0,
+        quantization: 0,
     };
     unsafe {
         let mut a = ptr::null_mut();

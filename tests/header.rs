@@ -61,7 +61,7 @@ const PROBE: &str = r#"#include "vectord.h"
 int probe(void);
 int probe(void) {
     vectord_status s = VECTORD_STATUS_OK;
-    vectord_index_params p = {"name", 4, VECTORD_METRIC_L2, 0, 0, 0};
+    vectord_index_params p = {"name", 4, VECTORD_METRIC_L2, 0, 0, 0, VECTORD_QUANTIZATION_INT8};
     vectord_hit h;
     h.id = p.name;
     h.distance = 0.0f;

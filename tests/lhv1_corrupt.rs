@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use common::*;
 use serde_json::Value;
-use vectord::{lhv1, Error, Index, IndexParams, Metric};
+use vectord::{lhv1, Error, Index, IndexParams, Metric, Quantization};
 
 // ---------------------------------------------------------------------------
 // Per-thread allocation accounting (tests run on several threads at once).
@@ -80,8 +80,20 @@ const N: usize = 300;
 const REMOVED: usize = 30;
 
 fn build_index(n: usize, dim: usize, metric: Metric, m: u32, seed: u64) -> Index {
+    build_index_q(n, dim, metric, m, seed, Quantization::None)
+}
+
+fn build_index_q(
+    n: usize,
+    dim: usize,
+    metric: Metric,
+    m: u32,
+    seed: u64,
+    quantization: Quantization,
+) -> Index {
     let mut p = IndexParams::new("corrupt", dim as u32, metric);
     p.m = m;
+    p.quantization = quantization;
     p.ef_construction = 32;
     let idx = Index::new(p).unwrap();
     idx.set_insert_threads(1);
@@ -105,6 +117,17 @@ fn blob() -> &'static [u8] {
     B.get_or_init(|| {
         let idx = build_index(N, DIM, Metric::L2, M, 7);
         assert_eq!(idx.len(), N - REMOVED);
+        lhv1::encode(&idx).unwrap()
+    })
+}
+
+/// 1100 items of dim 8 (l2, m=4, int8: enough items to train the
+/// quantizer), every 5th with metadata, every 10th removed.
+fn int8_blob() -> &'static [u8] {
+    static B: OnceLock<Vec<u8>> = OnceLock::new();
+    B.get_or_init(|| {
+        let idx = build_index_q(1100, DIM, Metric::L2, M, 17, Quantization::Int8);
+        assert!(idx.quantizer_trained());
         lhv1::encode(&idx).unwrap()
     })
 }
@@ -150,6 +173,9 @@ struct Layout {
     layer0_at: usize,
     /// Per slot: offset of its first upper list (level 1).
     upper_at: Vec<usize>,
+    /// int8 only: the quantizer's trained flag (its offsets and scales
+    /// follow when it is 1).
+    quant_at: Option<usize>,
     end: usize,
     dim: usize,
     m: usize,
@@ -206,6 +232,11 @@ impl Layout {
             upper_at.push(at);
             at += l as usize * (1 + m) * 4;
         }
+        let env: Value = serde_json::from_slice(&b[8..8 + env_len]).unwrap();
+        let quant_at = (env["params"]["quantization"] == "int8").then_some(at);
+        if quant_at.is_some() {
+            at += 1 + if b[at] == 1 { 8 * dim } else { 0 };
+        }
         assert_eq!(at, b.len(), "layout parser disagrees with the blob");
         Layout {
             env_len,
@@ -227,6 +258,7 @@ impl Layout {
             vectors_at,
             layer0_at,
             upper_at,
+            quant_at,
             end: at,
             dim,
             m,
@@ -253,6 +285,7 @@ impl Layout {
             0,
             4,
             8,
+            self.end,
             self.graph_at,
             self.graph_at + 4,
             self.id_count_at + 8,
@@ -260,6 +293,9 @@ impl Layout {
         for &a in &self.id_at {
             v.push(a);
             v.push(a + 4);
+        }
+        if let Some(q) = self.quant_at {
+            v.extend([q, q + 1, q + 1 + 4 * self.dim]);
         }
         v.extend([
             self.dim_at,
@@ -509,14 +545,14 @@ fn envelope_versions() {
     let b = blob();
     let set = |v: Value| with_env(b, |e| e["version"] = v);
     for (v, shown) in [
-        (Value::from(2u64), "2"),
+        (Value::from(3u64), "3"),
         (Value::from(u64::MAX), "18446744073709551615"),
         (Value::from(1u64 << 40), "1099511627776"),
     ] {
         match lhv1::decode(&set(v.clone())) {
             Err(Error::Unsupported(m)) => {
                 assert!(m.contains(shown), "names the blob's version: {m}");
-                assert!(m.contains('1'), "names the reader's version: {m}");
+                assert!(m.contains('2'), "names the reader's version: {m}");
             }
             other => panic!("version {v}: {other:?}"),
         }
@@ -538,6 +574,126 @@ fn envelope_versions() {
             e.as_object_mut().unwrap().remove("version");
         }),
         "missing version",
+    );
+}
+
+/// Version 2 exists for quantized indexes only, and names its quantization;
+/// version 1 never carries one (a version-1 reader would ignore it and
+/// answer differently, so an int8 blob is version 2, which such a reader
+/// refuses as Unsupported).
+#[test]
+fn quantization_in_the_envelope() {
+    let b = blob();
+    let q = int8_blob();
+    assert_eq!(lhv1::inspect(b).unwrap().version, 1);
+    let info = lhv1::inspect(q).unwrap();
+    assert_eq!(info.version, 2);
+    assert_eq!(info.params.quantization, Quantization::Int8);
+    let unknown = with_env(q, |e| e["params"]["quantization"] = "int4".into());
+    match lhv1::decode(&unknown) {
+        Err(Error::Unsupported(m)) => assert!(m.contains("int4"), "{m}"),
+        other => panic!("quantization int4: {other:?}"),
+    }
+    corrupt(
+        &with_env(q, |e| e["version"] = 1.into()),
+        "int8 in version 1",
+    );
+    corrupt(
+        &with_env(q, |e| e["params"]["quantization"] = "none".into()),
+        "none in version 2",
+    );
+    corrupt(
+        &with_env(q, |e| {
+            e["params"].as_object_mut().unwrap().remove("quantization");
+        }),
+        "version 2 without quantization",
+    );
+    for v in [Value::from(1), Value::Null, Value::from(vec!["int8"])] {
+        corrupt(
+            &with_env(q, |e| e["params"]["quantization"] = v.clone()),
+            &format!("quantization {v}"),
+        );
+    }
+    // Envelope and graph section disagree about the quantizer block.
+    corrupt_at(
+        &with_env(b, |e| {
+            e["version"] = 2.into();
+            e["params"]["quantization"] = "int8".into();
+        }),
+        "int8 envelope on an unquantized graph",
+    );
+    corrupt_at(
+        &with_env(q, |e| {
+            e["version"] = 1.into();
+            e["params"].as_object_mut().unwrap().remove("quantization");
+        }),
+        "unquantized envelope on an int8 graph",
+    );
+}
+
+#[test]
+fn quantizer_fields() {
+    let b = int8_blob();
+    let l = Layout::of(b);
+    let at = l.quant_at.expect("int8 blob has a quantizer block");
+    assert_eq!(b[at], 1);
+    assert_eq!(l.end - at, 1 + 8 * l.dim);
+    let offsets = at + 1;
+    let scales = at + 1 + 4 * l.dim;
+    assert!(lhv1::decode(b).is_ok());
+    let m = corrupt_at(&patch(b, |v| v[at] = 2), "quantizer flag 2");
+    assert!(m.contains("quantizer flag 2"), "{m}");
+    corrupt_at(&patch(b, |v| v[at] = 0), "untrained flag with a quantizer");
+    corrupt_at(
+        &patch(b, |v| v.truncate(at + 1)),
+        "trained flag without the quantizer",
+    );
+    for (what, off, bits) in [
+        ("NaN offset", offsets, f32::NAN.to_bits()),
+        ("infinite offset", offsets + 4, f32::INFINITY.to_bits()),
+        ("NaN scale", scales, f32::NAN.to_bits()),
+        ("infinite scale", scales + 8, f32::INFINITY.to_bits()),
+        (
+            "negative scale",
+            scales + 4 * (l.dim - 1),
+            (-1.0f32).to_bits(),
+        ),
+        ("negative zero scale", scales, (-0.0f32).to_bits()),
+    ] {
+        let m = corrupt_at(&patch(b, |v| put32(v, off, bits)), what);
+        assert!(m.contains("quantizer"), "{what}: {m}");
+    }
+    for c in l.boundaries() {
+        if c < b.len() {
+            corrupt(&b[..c], &format!("int8 cut at {c}"));
+        }
+    }
+    // Any byte of the block, flipped with the CRC fixed: no panic, and what
+    // decodes searches and re-encodes.
+    for i in at..l.end {
+        for bit in [0, 3, 7] {
+            no_panic(&patch(b, |v| v[i] ^= 1 << bit), &format!("flip {i}.{bit}"));
+        }
+    }
+    // Untrained (too few items): the flag alone, and it round-trips.
+    let small = lhv1::encode(&build_index_q(
+        50,
+        4,
+        Metric::Cosine,
+        2,
+        4,
+        Quantization::Int8,
+    ))
+    .unwrap();
+    let ls = Layout::of(&small);
+    assert_eq!(ls.end - ls.quant_at.unwrap(), 1);
+    assert_eq!(small[ls.quant_at.unwrap()], 0);
+    let back = lhv1::decode(&small).unwrap();
+    assert!(!back.quantizer_trained());
+    assert_eq!(lhv1::encode(&back).unwrap(), small);
+    corrupt_at(
+        &patch(&small, |v| v[ls.quant_at.unwrap()] = 1),
+        "trained flag, no quantizer",
     );
 }
 
@@ -1202,9 +1358,34 @@ fn write_fuzz_seeds() {
             "l2-150x8-m4",
             lhv1::encode(&build_index(150, 8, Metric::L2, 4, 3)).unwrap(),
         ),
+        // Version 2: trained (the quantizer block) and untrained (its flag).
+        (
+            "int8-l2-1100x2-m2",
+            lhv1::encode(&build_index_q(
+                1100,
+                2,
+                Metric::L2,
+                2,
+                5,
+                Quantization::Int8,
+            ))
+            .unwrap(),
+        ),
+        (
+            "int8-cosine-40x4-m2",
+            lhv1::encode(&build_index_q(
+                40,
+                4,
+                Metric::Cosine,
+                2,
+                6,
+                Quantization::Int8,
+            ))
+            .unwrap(),
+        ),
     ];
     for (name, b) in seeds {
-        assert!(b.len() < 50_000, "{name}: {} bytes", b.len());
+        assert!(b.len() < 64 << 10, "{name}: {} bytes", b.len());
         std::fs::write(dir.join(name), b).unwrap();
     }
 }

@@ -3,15 +3,20 @@
 mod common;
 
 use common::*;
-use vectord::{lhv1, Index, IndexParams, Metric};
+use vectord::{lhv1, Index, IndexParams, Metric, Quantization};
 
 #[test]
 fn round_trip_is_exact_and_later_inserts_match() {
-    for metric in [Metric::Cosine, Metric::L2, Metric::Dot] {
+    let cases = [Metric::Cosine, Metric::L2, Metric::Dot]
+        .into_iter()
+        .flat_map(|m| [(m, Quantization::None), (m, Quantization::Int8)]);
+    for (metric, quantization) in cases {
         let dim = 16;
         let base = clustered(2000, dim, 21);
         let all = ids(2000, "v");
-        let idx = Index::new(IndexParams::new("rt", dim as u32, metric)).unwrap();
+        let mut p = IndexParams::new("rt", dim as u32, metric);
+        p.quantization = quantization;
+        let idx = Index::new(p).unwrap();
         idx.set_insert_threads(1);
         let md: Vec<Option<&str>> = (0..2000)
             .map(|i| {
@@ -27,6 +32,16 @@ fn round_trip_is_exact_and_later_inserts_match() {
         let blob = lhv1::encode(&idx).unwrap();
         let info = lhv1::inspect(&blob).unwrap();
         assert_eq!(info.count, 1900);
+        // Unquantized indexes stay readable by version-1 readers.
+        let version = if quantization == Quantization::None {
+            1
+        } else {
+            2
+        };
+        assert_eq!(info.version, version);
+        assert_eq!(info.params.quantization, quantization);
+        assert_eq!(idx.quantizer_trained(), quantization == Quantization::Int8);
+        assert_eq!(back_trained(&blob), quantization == Quantization::Int8);
         assert_eq!(info.params, idx.params());
         let back = lhv1::decode(&blob).unwrap();
         back.set_insert_threads(1);
@@ -56,12 +71,23 @@ fn round_trip_is_exact_and_later_inserts_match() {
     }
 }
 
+fn back_trained(blob: &[u8]) -> bool {
+    lhv1::decode(blob).unwrap().quantizer_trained()
+}
+
 #[test]
 fn empty_index_round_trips() {
-    let idx = Index::new(IndexParams::new("e", 3, Metric::L2)).unwrap();
-    let back = lhv1::decode(&lhv1::encode(&idx).unwrap()).unwrap();
-    assert!(back.is_empty());
-    assert!(back.search(&[1., 2., 3.], 3, None).unwrap().is_empty());
+    for quantization in [Quantization::None, Quantization::Int8] {
+        let mut p = IndexParams::new("e", 3, Metric::L2);
+        p.quantization = quantization;
+        let idx = Index::new(p).unwrap();
+        let blob = lhv1::encode(&idx).unwrap();
+        let back = lhv1::decode(&blob).unwrap();
+        assert!(back.is_empty());
+        assert_eq!(back.quantization(), quantization);
+        assert!(back.search(&[1., 2., 3.], 3, None).unwrap().is_empty());
+        assert_eq!(lhv1::encode(&back).unwrap(), blob);
+    }
 }
 
 /// The fuzz seeds were written by the encoder before the format code moved

@@ -102,6 +102,7 @@ func (p IndexParams) cParams() (C.vectord_index_params, error) {
 	cp.m = C.uint32_t(p.M)
 	cp.ef_construction = C.uint32_t(p.EfConstruction)
 	cp.ef_search = C.uint32_t(p.EfSearch)
+	cp.quantization = C.uint32_t(p.Quantization)
 	return cp, nil
 }
 
@@ -157,6 +158,19 @@ func (i *Index) Name() string { return i.name }
 
 // Dim returns the number of components of the index's vectors.
 func (i *Index) Dim() int { return i.dim }
+
+// Quantization returns how the index's searches walk the graph
+// (QuantizationNone after Close).
+func (i *Index) Quantization() Quantization {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	if i.ptr == nil {
+		return QuantizationNone
+	}
+	q := C.vectord_index_quantization(i.ptr)
+	runtime.KeepAlive(i)
+	return Quantization(q)
+}
 
 // Len returns the number of live items (0 after Close).
 func (i *Index) Len() int {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"math/rand"
 	"strings"
 	"sync"
 	"testing"
@@ -49,6 +50,59 @@ func TestNewIndex(t *testing.T) {
 	wantErr(t, err, ErrInvalidArgument, "NUL")
 	_, err = NewIndex(IndexParams{Name: "bad-metric", Dim: 4, Metric: Metric(9)})
 	wantErr(t, err, ErrInvalidArgument)
+}
+
+func TestInt8Quantization(t *testing.T) {
+	if QuantizationNone.String() != "none" || QuantizationInt8.String() != "int8" || Quantization(5).String() != "quantization(5)" {
+		t.Fatal("quantization names")
+	}
+	_, err := NewIndex(IndexParams{Name: "bad-q", Dim: 4, Quantization: Quantization(2)})
+	wantErr(t, err, ErrInvalidArgument, "quantization 2")
+	_, err = NewIndex(IndexParams{Name: "bad-q", Dim: 4, Quantization: Quantization(0xFFFFFFFF)})
+	wantErr(t, err, ErrInvalidArgument, "quantization")
+
+	// 1200 items: enough for the quantizer to be trained.
+	const n, dim = 1200, 16
+	idx, err := NewIndex(IndexParams{Name: "q8", Dim: dim, Metric: L2, Quantization: QuantizationInt8})
+	must(t, err)
+	defer idx.Close()
+	if idx.Quantization() != QuantizationInt8 {
+		t.Fatalf("quantization %v", idx.Quantization())
+	}
+	vs := randVectors(rand.New(rand.NewSource(5)), n, dim)
+	is := ids("q-", n)
+	must(t, idx.Add(is, vs, nil))
+	blob, err := idx.Encode()
+	must(t, err)
+	back, err := Decode(blob)
+	must(t, err)
+	defer back.Close()
+	if back.Quantization() != QuantizationInt8 {
+		t.Fatalf("decoded quantization %v", back.Quantization())
+	}
+	for j := 0; j < n; j += 97 {
+		q := vs[j*dim : (j+1)*dim]
+		a, err := idx.Search(q, 5)
+		must(t, err)
+		b, err := back.Search(q, 5)
+		must(t, err)
+		// Exact f32 distances after the re-rank: the item itself at 0.
+		if a[0].ID != is[j] || a[0].Distance != 0 {
+			t.Fatalf("query %d: first hit %+v", j, a[0])
+		}
+		if len(a) != len(b) {
+			t.Fatalf("query %d: %d vs %d hits", j, len(a), len(b))
+		}
+		for h := range a {
+			if a[h].ID != b[h].ID || math.Float32bits(a[h].Distance) != math.Float32bits(b[h].Distance) {
+				t.Fatalf("query %d hit %d: %+v vs %+v after a round trip", j, h, a[h], b[h])
+			}
+		}
+	}
+	idx.Close()
+	if idx.Quantization() != QuantizationNone {
+		t.Fatal("closed index quantization")
+	}
 }
 
 func TestAddSearchGet(t *testing.T) {

@@ -52,6 +52,28 @@ func (m Metric) String() string {
 	return "metric(" + strconv.FormatUint(uint64(m), 10) + ")"
 }
 
+// Quantization is how an index's searches walk the graph.
+type Quantization uint32
+
+const (
+	// QuantizationNone walks the float32 vectors.
+	QuantizationNone Quantization = 0
+	// QuantizationInt8 walks 8-bit codes and re-ranks the candidates with
+	// exact float32 distances (returned distances are exact).
+	QuantizationInt8 Quantization = 1
+)
+
+// String returns "none", "int8" or "quantization(N)".
+func (q Quantization) String() string {
+	switch q {
+	case QuantizationNone:
+		return "none"
+	case QuantizationInt8:
+		return "int8"
+	}
+	return "quantization(" + strconv.FormatUint(uint64(q), 10) + ")"
+}
+
 // Version returns the version string of the linked C library.
 func Version() string {
 	return C.GoString(C.vectord_version())
@@ -77,6 +99,8 @@ type IndexParams struct {
 	EfConstruction int
 	// EfSearch is the default beam width while searching (0 = default).
 	EfSearch int
+	// Quantization selects the search walk (zero value: QuantizationNone).
+	Quantization Quantization
 }
 
 // Hit is one search result.

@@ -229,10 +229,9 @@ fn redact_url(url: &str) -> String {
     format!("{scheme}://{host}{path}")
 }
 
-/// The one place the quantization of an index is named; every index is
-/// unquantized until the index parameters carry a quantization.
-fn quantization(_params: &IndexParams) -> &'static str {
-    "none"
+/// The one place the quantization of an index is named.
+fn quantization(params: &IndexParams) -> &'static str {
+    params.quantization.as_str()
 }
 
 fn is_url(s: &str) -> bool {

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use vectord::storeclient::{DirStore, StoreOptions};
-use vectord::{IndexParams, Metric, Registry};
+use vectord::{IndexParams, Metric, Quantization, Registry};
 
 fn vectord(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vectord"))
@@ -53,9 +53,10 @@ fn store(name: &str) -> PathBuf {
             Some(&[Some(r#"{"color":"red"}"#), None, None, None]),
         )
         .unwrap();
-    let points = db
-        .create(IndexParams::new("points", 8, Metric::L2))
-        .unwrap();
+    // An int8 index, so the tools show a quantization other than none.
+    let mut pp = IndexParams::new("points", 8, Metric::L2);
+    pp.quantization = Quantization::Int8;
+    let points = db.create(pp).unwrap();
     let ids: Vec<String> = (0..50).map(|i| format!("p{i}")).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let vecs: Vec<f32> = (0..50 * 8)
@@ -176,7 +177,7 @@ fn ls_lists_every_index() {
     let points: Vec<&str> = lines[3].split_whitespace().collect();
     assert_eq!(
         points[..6],
-        ["points", "50", "8", "l2", "16", "none"],
+        ["points", "50", "8", "l2", "16", "int8"],
         "{out}"
     );
     assert!(lines[1].starts_with("bad "), "{out}");
@@ -227,6 +228,14 @@ fn inspect_reports_params_counts_and_checksum() {
     let parts =
         8 + j["envelope"]["bytes"].as_u64().unwrap() + j["graph"]["bytes"].as_u64().unwrap();
     assert_eq!(size, parts);
+
+    let o = vectord(&["inspect", "--json", d, "points"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j = json(&o);
+    assert_eq!(j["params"]["quantization"], "int8");
+    assert_eq!(j["envelope"]["version"], 2);
+    let o = vectord(&["inspect", d, "points"]);
+    assert!(stdout(&o).contains("quantization int8)"), "{}", stdout(&o));
 
     let bad = object_path(&dir, "bad");
     let o = vectord(&["inspect", bad.to_str().unwrap()]);

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::error::Result;
 use crate::filter::Filter;
-use crate::hnsw::Metric;
+use crate::hnsw::{Metric, Quantization};
 use crate::index::{Index, IndexParams, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_M};
 use crate::lhv1;
 use crate::registry::Registry;
@@ -34,6 +34,8 @@ pub struct vectord_index_params {
     pub ef_construction: u32,
     /// Default beam width while searching (0 = 64).
     pub ef_search: u32,
+    /// One of `VECTORD_QUANTIZATION_*` (0 = none). Added in ABI 2.
+    pub quantization: u32,
 }
 
 /// A reference to an index. Each handle is freed once with
@@ -80,6 +82,12 @@ pub(crate) unsafe fn params_arg(p: *const vectord_index_params) -> Result<IndexP
             )))
         }
     };
+    let quantization = Quantization::from_code(p.quantization).ok_or_else(|| {
+        invalid(format!(
+            "params->quantization {} is not a VECTORD_QUANTIZATION_* value (0 none, 1 int8)",
+            p.quantization
+        ))
+    })?;
     let or = |v: u32, d: u32| if v == 0 { d } else { v };
     let params = IndexParams {
         name: name.to_string(),
@@ -88,6 +96,7 @@ pub(crate) unsafe fn params_arg(p: *const vectord_index_params) -> Result<IndexP
         m: or(p.m, DEFAULT_M),
         ef_construction: or(p.ef_construction, DEFAULT_EF_CONSTRUCTION),
         ef_search: or(p.ef_search, DEFAULT_EF_SEARCH),
+        quantization,
     };
     params.validate()?;
     Ok(params)
@@ -357,6 +366,14 @@ pub unsafe extern "C" fn vectord_index_get(
 #[no_mangle]
 pub unsafe extern "C" fn vectord_index_len(idx: *const vectord_index) -> usize {
     infallible(0, || opt_ref(idx).map_or(0, |h| h.index.len()))
+}
+
+/// The index's `VECTORD_QUANTIZATION_*` value. `idx` may be NULL (gives 0).
+#[no_mangle]
+pub unsafe extern "C" fn vectord_index_quantization(idx: *const vectord_index) -> u32 {
+    infallible(0, || {
+        opt_ref(idx).map_or(0, |h| h.index.quantization().code())
+    })
 }
 
 /// Vector length of the index. `idx` may be NULL (gives 0).

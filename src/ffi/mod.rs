@@ -43,7 +43,7 @@ pub const VECTORD_VERSION_MINOR: u32 = 1;
 pub const VECTORD_VERSION_PATCH: u32 = 0;
 /// Version of the binary interface; `vectord_abi_version()` returns the value
 /// the library was built with. Bumped on any incompatible change.
-pub const VECTORD_ABI_VERSION: u32 = 1;
+pub const VECTORD_ABI_VERSION: u32 = 2;
 
 /// Cosine distance, 1 - cos(a, b); vectors are normalised when added.
 pub const VECTORD_METRIC_COSINE: u32 = 0;
@@ -51,6 +51,12 @@ pub const VECTORD_METRIC_COSINE: u32 = 0;
 pub const VECTORD_METRIC_L2: u32 = 1;
 /// Inner-product distance, 1 - a.b.
 pub const VECTORD_METRIC_DOT: u32 = 2;
+
+/// Searches walk the f32 vectors.
+pub const VECTORD_QUANTIZATION_NONE: u32 = 0;
+/// Searches walk 8-bit codes and re-rank the beam's results with exact f32
+/// distances (returned distances are exact).
+pub const VECTORD_QUANTIZATION_INT8: u32 = 1;
 
 /// The result of every fallible call. `VECTORD_STATUS_OK` is 0.
 #[repr(C)]

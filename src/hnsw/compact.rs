@@ -138,6 +138,10 @@ impl Graph {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+        // Compaction is the quantizer's retrain point (quant.rs): the codes
+        // were renumbered anyway, and the live vectors may have drifted from
+        // the ones it was trained on.
+        self.train_codes(true);
         let old_entry = self.entry();
         let entry = match old_entry {
             Some(e) if map[e.slot as usize] != NO_SLOT => Entry {

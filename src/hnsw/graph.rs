@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use super::distance::{DistFn, Metric};
+use super::quant::{Codes, Quantization, Quantizer, QUANT_TRAIN_MIN};
 use super::visited::{with_scratch, Cand, Scratch};
 use crate::parallel::parallel_for;
 
@@ -42,6 +43,11 @@ mod repair;
 // private walk helpers, so it is a child module.
 #[path = "filtered.rs"]
 mod filtered;
+
+// The walk on int8 codes (src/hnsw/quant_search.rs), a child module for the
+// same reason.
+#[path = "quant_search.rs"]
+mod quant_search;
 
 /// Highest level a node may have. With M >= 2 the chance of reaching it is
 /// below 1e-9 per node; the cap keeps the binary form and validation bounded.
@@ -137,6 +143,10 @@ pub struct Graph {
     /// pass (`repair.rs`); rare, so a mutex is cheap.
     orphans: Mutex<Vec<u32>>,
     pub(crate) rng: u64,
+    quantization: Quantization,
+    /// The int8 codes once the quantizer is trained (quant.rs,
+    /// `QUANT_TRAIN_MIN`); None before, and always under `Quantization::None`.
+    pub(crate) codes: Option<Box<Codes>>,
 }
 
 impl std::fmt::Debug for Graph {
@@ -177,7 +187,61 @@ impl Graph {
             indeg: Vec::new(),
             orphans: Mutex::new(Vec::new()),
             rng: seed,
+            quantization: Quantization::None,
+            codes: None,
         }
+    }
+
+    /// Sets how searches walk the graph; only on an empty graph (the
+    /// quantizer is trained later, see `QUANT_TRAIN_MIN`).
+    pub fn set_quantization(&mut self, q: Quantization) {
+        debug_assert_eq!(self.slots(), 0);
+        self.quantization = q;
+        self.codes = None;
+    }
+
+    pub fn quantization(&self) -> Quantization {
+        self.quantization
+    }
+
+    /// The trained quantizer, if any.
+    pub fn quantizer(&self) -> Option<&Quantizer> {
+        self.codes.as_ref().map(|c| &c.quantizer)
+    }
+
+    /// Restores the quantization and quantizer of a decoded graph; the codes
+    /// are derived again from the vectors (encoding is deterministic, so they
+    /// are the ones the encoded index had).
+    pub(crate) fn restore_quantizer(&mut self, q: Quantization, quantizer: Option<Quantizer>) {
+        self.quantization = q;
+        self.codes = quantizer.map(|qz| {
+            Box::new(Codes::build(
+                qz,
+                &self.vectors,
+                self.params.dim,
+                self.params.metric,
+            ))
+        });
+    }
+
+    /// Trains the quantizer on every stored vector once an int8 graph
+    /// reaches `QUANT_TRAIN_MIN` slots (or retrains it, after a compaction).
+    fn train_codes(&mut self, retrain: bool) {
+        if self.quantization != Quantization::Int8 || (self.codes.is_some() && !retrain) {
+            return;
+        }
+        if self.slots() < QUANT_TRAIN_MIN {
+            self.codes = None;
+            return;
+        }
+        let dim = self.params.dim;
+        let qz = Quantizer::train(&self.vectors, dim);
+        self.codes = Some(Box::new(Codes::build(
+            qz,
+            &self.vectors,
+            dim,
+            self.params.metric,
+        )));
     }
 
     /// Rebuilds a graph from parts that the binary reader has already
@@ -214,6 +278,8 @@ impl Graph {
             indeg: Vec::new(),
             orphans: Mutex::new(Vec::new()),
             rng,
+            quantization: Quantization::None,
+            codes: None,
         };
         g.indeg = g.count_in_degrees();
         g
@@ -629,6 +695,10 @@ impl Graph {
         } else {
             dst.copy_from_slice(row);
         }
+        if let Some(c) = self.codes.as_mut() {
+            let dst = &self.vectors[slot as usize * dim..(slot as usize + 1) * dim];
+            c.set_row(slot as usize, dst);
+        }
     }
 
     /// Places `vectors` (n * dim; normalised here under cosine) into slots,
@@ -697,6 +767,9 @@ impl Graph {
             };
             slots.push(slot);
         }
+        // Construction walks the f32 vectors, so the graph is the one an
+        // unquantized index builds; the codes only serve searches.
+        self.train_codes(false);
         // Below 64 nodes per thread, starting threads costs more than it
         // saves. One thread inserts in order, which keeps builds reproducible.
         let threads = threads.max(1).min(n / 64).max(1);
@@ -744,6 +817,22 @@ impl Graph {
         self.deleted.try_reserve_exact(fresh)?;
         self.locks.try_reserve_exact(fresh)?;
         self.indeg.try_reserve_exact(fresh)?;
+        if self.quantization == Quantization::Int8 {
+            // Room for every slot's codes: the batch may be the one that
+            // trains the quantizer.
+            let slots = self.slots().saturating_add(fresh);
+            if self.codes.is_none() && slots >= QUANT_TRAIN_MIN {
+                // Training builds fresh arrays: check they fit now.
+                let mut probe: Vec<u8> = Vec::new();
+                probe.try_reserve_exact(slots.saturating_mul(self.params.dim))?;
+            }
+            if let Some(c) = self.codes.as_mut() {
+                c.codes.try_reserve_exact(need(self.params.dim))?;
+                if self.params.metric == Metric::L2 {
+                    c.norms.try_reserve_exact(fresh)?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -758,6 +847,7 @@ impl Graph {
         self.free.clear();
         self.locks.clear();
         self.indeg.clear();
+        self.codes = None;
         self.orphans
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -791,6 +881,9 @@ impl Graph {
             // no more, and it also finds nodes that no link reaches (HNSW can
             // leave a few), so "k >= len returns everything" always holds.
             return self.exact(q, k);
+        }
+        if let Some(codes) = self.codes.as_deref() {
+            return self.search_int8(codes, q, k, ef, entry);
         }
         with_scratch(|s| {
             let mut links = std::mem::take(&mut s.links);
@@ -844,6 +937,27 @@ impl Graph {
         for (what, got, want) in sizes {
             if got != want {
                 return Err(format!("{what} has {got} entries for {n} slots"));
+            }
+        }
+        if let Some(c) = self.codes.as_deref() {
+            let norms = if self.params.metric == Metric::L2 {
+                n
+            } else {
+                0
+            };
+            if c.codes.len() != n * dim || c.norms.len() != norms {
+                return Err(format!(
+                    "int8 codes ({} bytes, {} norms) do not cover {n} slots",
+                    c.codes.len(),
+                    c.norms.len()
+                ));
+            }
+            let mut row = vec![0u8; dim];
+            for slot in 0..n as u32 {
+                c.quantizer.encode(self.vector(slot), &mut row);
+                if row[..] != c.codes[slot as usize * dim..(slot as usize + 1) * dim] {
+                    return Err(format!("slot {slot}'s int8 codes are not its vector's"));
+                }
             }
         }
         let top = self.levels.iter().copied().max();
@@ -928,6 +1042,7 @@ impl Graph {
             + self.levels.capacity() * 3
             + self.free.capacity() * 4
             + self.indeg.capacity() * 4
+            + self.codes.as_ref().map_or(0, |c| c.memory_bytes())
     }
 }
 

@@ -4,7 +4,9 @@
 
 pub mod distance;
 pub mod graph;
+pub mod quant;
 pub mod visited;
 
 pub use distance::Metric;
 pub use graph::{Graph, GraphParams};
+pub use quant::Quantization;

@@ -14,6 +14,7 @@ use serde_json::value::RawValue;
 use super::{corrupt, Snapshot, HEADER_LEN, VERSION};
 use crate::error::{Error, Result};
 use crate::hnsw::Metric;
+use crate::hnsw::Quantization;
 use crate::index::IndexParams;
 
 #[derive(Serialize, Deserialize)]
@@ -24,6 +25,9 @@ struct ParamsJson {
     m: u32,
     ef_construction: u32,
     ef_search: u32,
+    /// Absent in version 1 (= "none"); written only by version 2, for int8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quantization: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +76,8 @@ pub(super) fn write(s: &Snapshot) -> String {
         m: s.params.m,
         ef_construction: s.params.ef_construction,
         ef_search: s.params.ef_search,
+        quantization: (s.params.quantization != Quantization::None)
+            .then(|| s.params.quantization.as_str().to_string()),
     };
     let mut env = String::with_capacity(
         256 + s
@@ -81,7 +87,7 @@ pub(super) fn write(s: &Snapshot) -> String {
             .sum::<usize>(),
     );
     env.push_str("{\"version\":");
-    env.push_str(&VERSION.to_string());
+    env.push_str(&version_for(s.params.quantization).to_string());
     env.push_str(",\"params\":");
     env.push_str(&serde_json::to_string(&params).expect("params serialise"));
     env.push_str(&format!(",\"count\":{},\"metadata\":{{", s.count));
@@ -100,6 +106,17 @@ pub(super) fn write(s: &Snapshot) -> String {
         crc32c::crc32c(&s.graph)
     ));
     env
+}
+
+/// The envelope version a snapshot is written with: an unquantized index
+/// stays version 1 (readable by every reader), a quantized one is version 2,
+/// so a version-1 reader, which would ignore the quantization and answer
+/// differently, refuses it as Unsupported.
+pub(super) fn version_for(q: Quantization) -> u64 {
+    match q {
+        Quantization::None => 1,
+        Quantization::Int8 => 2,
+    }
 }
 
 /// Parses the envelope: the version first (a newer one is `Unsupported`
@@ -126,16 +143,39 @@ pub(super) fn parse(env: &[u8]) -> Result<Envelope<'_>> {
         .map_err(|e| corrupt(format!("offset {HEADER_LEN}: envelope: {e}")))?;
     Ok(Envelope {
         version: v.version,
-        params: params_of(&e.params)?,
+        params: params_of(&e.params, v.version)?,
         count: e.count,
         metadata: e.metadata,
         graph: e.graph,
     })
 }
 
-fn params_of(p: &ParamsJson) -> Result<IndexParams> {
+fn params_of(p: &ParamsJson, version: u64) -> Result<IndexParams> {
     let metric = Metric::parse(&p.metric)
         .ok_or_else(|| corrupt(format!("envelope: unknown metric {:?}", p.metric)))?;
+    let quantization = match p.quantization.as_deref() {
+        None if version == 1 => Quantization::None,
+        None => {
+            return Err(corrupt(format!(
+                "envelope: version {version} parameters have no quantization"
+            )))
+        }
+        Some(q) => {
+            let q = Quantization::parse(q).ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "envelope: quantization {q:?} is not one this reader knows (none, int8)"
+                ))
+            })?;
+            if version_for(q) != version {
+                return Err(corrupt(format!(
+                    "envelope: quantization {:?} in an envelope of version {version} (it is written as version {})",
+                    q.as_str(),
+                    version_for(q)
+                )));
+            }
+            q
+        }
+    };
     let params = IndexParams {
         name: p.name.clone(),
         dim: p.dim,
@@ -143,6 +183,7 @@ fn params_of(p: &ParamsJson) -> Result<IndexParams> {
         m: p.m,
         ef_construction: p.ef_construction,
         ef_search: p.ef_search,
+        quantization,
     };
     params
         .validate()

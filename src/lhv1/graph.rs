@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use super::reader::{put_u32, put_u64, Reader};
 use crate::error::{Error, Result};
 use crate::hnsw::graph::{Graph, GraphParams, MAX_LEVEL, NO_SLOT};
-use crate::hnsw::Metric;
+use crate::hnsw::quant::Quantizer;
+use crate::hnsw::{Metric, Quantization};
 
 /// Bytes of the graph header (docs/lhv1.md, 3.3).
 pub(super) const HEADER_BYTES: usize = 44;
@@ -127,6 +128,8 @@ pub(super) fn encoded_len(g: &Graph) -> usize {
         + g.vectors.len() * 4
         + g.layer0.len() * 4
         + g.upper.iter().map(|u| u.len() * 4).sum::<usize>()
+        + 1
+        + g.quantizer().map_or(0, |q| q.offset.len() * 8)
 }
 
 /// Header, levels, tombstones, free list, vectors, layer 0, upper layers.
@@ -151,6 +154,17 @@ pub(super) fn write_graph(g: &Graph, out: &mut Vec<u8>) {
     for u in &g.upper {
         put_words(out, u);
     }
+    if g.quantization() == Quantization::Int8 {
+        // The quantizer, not the codes: codes are derived again on decode.
+        match g.quantizer() {
+            Some(q) => {
+                out.push(1);
+                put_f32s(out, &q.offset);
+                put_f32s(out, &q.scale);
+            }
+            None => out.push(0),
+        }
+    }
 }
 
 /// Reads and validates a graph written by `write_graph`. `expect` are the
@@ -159,6 +173,7 @@ pub(super) fn write_graph(g: &Graph, out: &mut Vec<u8>) {
 pub(super) fn read_graph(
     r: &mut Reader<'_>,
     expect: &GraphParams,
+    quantization: Quantization,
     id_count: usize,
 ) -> Result<Graph> {
     let dim = r.u32("dim")? as usize;
@@ -214,7 +229,12 @@ pub(super) fn read_graph(
     let wu = 1 + m;
     let upper_words: usize = level_bytes.iter().map(|&l| l as usize).sum::<usize>() * wu;
     let need = n + free_count as usize * 4 + n * dim * 4 + n * w0 * 4 + upper_words * 4;
-    if need != r.remaining() {
+    // An int8 graph ends with a trained flag and, when set, the quantizer.
+    let quant_bytes = |trained: bool| match quantization {
+        Quantization::None => 0,
+        Quantization::Int8 => 1 + if trained { dim * 8 } else { 0 },
+    };
+    if need + quant_bytes(false) != r.remaining() && need + quant_bytes(true) != r.remaining() {
         return Err(r.corrupt(format_args!(
             "the graph header and levels describe {need} more bytes, but {} remain",
             r.remaining()
@@ -281,6 +301,32 @@ pub(super) fn read_graph(
         }
         upper.push(words.into_boxed_slice());
     }
+    let quantizer = match quantization {
+        Quantization::None => None,
+        Quantization::Int8 => {
+            let at = r.offset();
+            let flag = r.array(1, 1, "quantizer flag")?[0];
+            let want = quant_bytes(flag == 1) - 1;
+            if flag > 1 || r.remaining() != want {
+                return Err(Error::Corrupt(format!(
+                    "graph section at offset {at}: quantizer flag {flag} with {} bytes after it",
+                    r.remaining()
+                )));
+            }
+            if flag == 1 {
+                let q = Quantizer {
+                    offset: get_words(r.array(dim as u64, 4, "quantizer offsets")?),
+                    scale: get_words(r.array(dim as u64, 4, "quantizer scales")?),
+                };
+                q.check(dim).map_err(|e| {
+                    Error::Corrupt(format!("graph section at offset {}: {e}", at + 1))
+                })?;
+                Some(q)
+            } else {
+                None
+            }
+        }
+    };
     if n == 0 {
         if entry != NO_SLOT {
             return Err(r.corrupt(format_args!("entry point {entry} in an empty graph")));
@@ -293,9 +339,11 @@ pub(super) fn read_graph(
             )));
         }
     }
-    Ok(Graph::from_parts(
+    let mut g = Graph::from_parts(
         *expect, vectors, layer0, upper, levels, deleted, free, entry, rng,
-    ))
+    );
+    g.restore_quantizer(quantization, quantizer);
+    Ok(g)
 }
 
 /// The vectors array, checked to be finite. `at` is its offset in the blob.

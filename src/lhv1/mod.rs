@@ -25,8 +25,9 @@ use crate::index::{graph_params, validate_metadata, Index, IndexParams};
 use reader::{put_u32, Reader};
 
 pub const MAGIC: &[u8; 4] = b"LHV1";
-/// The envelope version this code writes and the newest it reads.
-pub const VERSION: u64 = 1;
+/// The newest envelope version this code reads and writes: 2 for quantized
+/// indexes; unquantized ones are still written as version 1 (docs/lhv1.md).
+pub const VERSION: u64 = 2;
 /// Bytes before the envelope: magic and envelope length.
 pub const HEADER_LEN: usize = 8;
 /// The format number at the start of the graph section.
@@ -250,7 +251,7 @@ pub fn decode(blob: &[u8]) -> Result<Index> {
             checked.live, e.count
         )));
     }
-    let graph = graph::read_graph(&mut r, &gp, checked.slots)?;
+    let graph = graph::read_graph(&mut r, &gp, e.params.quantization, checked.slots)?;
     if r.remaining() != 0 {
         return Err(r.corrupt(format_args!(
             "{} bytes left over after the graph",

@@ -1,0 +1,143 @@
+//! The int8 search walk: the upper layers are descended greedily in f32
+//! (a few dozen distances), the layer-0 beam runs on the slots' 8-bit codes
+//! (quant.rs), and the beam's `ef` results are re-ranked with the exact f32
+//! distance, so the returned distances are exact (0 for a stored vector
+//! under l2) and only which candidates reach the re-rank is approximate.
+
+use std::cmp::Reverse;
+use std::sync::atomic::Ordering;
+
+use super::{with_scratch, Cand, Entry, Graph};
+use crate::hnsw::quant::{ip_kernel, Codes, IpKernel, QueryCode};
+
+impl Graph {
+    /// k nearest live slots to `q` (normalised for cosine), nearest first,
+    /// with exact distances; `ef >= k`, the graph is not empty.
+    pub(super) fn search_int8(
+        &self,
+        codes: &Codes,
+        q: &[f32],
+        k: usize,
+        ef: usize,
+        entry: Entry,
+    ) -> Vec<Cand> {
+        let qc = QueryCode::new(q, &codes.quantizer, self.params.metric);
+        let kernel = ip_kernel();
+        with_scratch(|s| {
+            let mut links = std::mem::take(&mut s.links);
+            let mut cur = Cand {
+                dist: self.distance_to(q, entry.slot),
+                slot: entry.slot,
+            };
+            for l in (1..=entry.level).rev() {
+                cur = self.greedy(q, cur, l, &mut links);
+            }
+            let ef = ef.max(k);
+            let start = Cand {
+                dist: self.estimate(codes, &qc, kernel, cur.slot),
+                slot: cur.slot,
+            };
+            let skip_deleted = !self.free.is_empty();
+            s.visited.reset(self.slots());
+            s.frontier.clear();
+            s.best.clear();
+            s.visited.insert(start.slot);
+            s.frontier.push(Reverse(start));
+            let keep = |slot: u32| !(skip_deleted && self.deleted[slot as usize]);
+            if keep(start.slot) {
+                s.best.push(start);
+            }
+            let slots = self.slots();
+            let bound = |best: &std::collections::BinaryHeap<Cand>| {
+                if best.len() >= ef {
+                    best.peek().map_or(f32::INFINITY, |w| w.dist)
+                } else {
+                    f32::INFINITY
+                }
+            };
+            let mut worst = bound(&s.best);
+            while let Some(Reverse(c)) = s.frontier.pop() {
+                if c.dist > worst {
+                    break;
+                }
+                if let Some(Reverse(next)) = s.frontier.peek() {
+                    self.prefetch_list(next.slot, 0);
+                }
+                links.clear();
+                if let Some((count, words)) = self.list(c.slot, 0).split_first() {
+                    let cnt = (count.load(Ordering::Acquire) as usize).min(words.len());
+                    for w in &words[..cnt] {
+                        let n = w.load(Ordering::Relaxed);
+                        if (n as usize) < slots && s.visited.insert(n) {
+                            self.prefetch_codes(codes, n);
+                            links.push(n);
+                        }
+                    }
+                }
+                for &n in links.iter() {
+                    let d = self.estimate(codes, &qc, kernel, n);
+                    if d < worst {
+                        let cand = Cand { dist: d, slot: n };
+                        s.frontier.push(Reverse(cand));
+                        if keep(n) {
+                            s.best.push(cand);
+                            if s.best.len() > ef {
+                                s.best.pop();
+                            }
+                            worst = bound(&s.best);
+                        }
+                    }
+                }
+            }
+            s.links = links;
+            let mut out: Vec<Cand> = s
+                .best
+                .drain()
+                .map(|c| Cand {
+                    dist: self.distance_to(q, c.slot),
+                    slot: c.slot,
+                })
+                .collect();
+            out.sort_unstable();
+            out.truncate(k);
+            out
+        })
+    }
+
+    /// The estimated distance to a slot from its codes. Slots beyond the
+    /// codes (none: every stored row is encoded) would read as far away.
+    #[inline(always)]
+    fn estimate(&self, codes: &Codes, qc: &QueryCode, kernel: IpKernel, slot: u32) -> f32 {
+        let d = self.params.dim;
+        let at = slot as usize * d;
+        let Some(row) = codes.codes.get(at..at + d) else {
+            return f32::INFINITY;
+        };
+        // SAFETY: the kernel was chosen for this CPU and reads
+        // min(row.len(), codes.len()) bytes of each.
+        let ip = unsafe { kernel(row, &qc.codes) };
+        qc.distance(ip, codes.norms.get(slot as usize).copied().unwrap_or(0.0))
+    }
+
+    #[inline(always)]
+    fn prefetch_codes(&self, codes: &Codes, slot: u32) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let i = slot as usize * self.params.dim;
+            if i < codes.codes.len() {
+                // SAFETY: the address is inside `codes` (the next line may be
+                // past its end: prefetch never faults).
+                unsafe {
+                    let p = codes.codes.as_ptr().add(i) as *const i8;
+                    std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T0);
+                    std::arch::x86_64::_mm_prefetch(
+                        p.wrapping_add(64),
+                        std::arch::x86_64::_MM_HINT_T0,
+                    );
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (codes, slot);
+    }
+}
