@@ -709,7 +709,7 @@ mod tests {
                 for round in 0..12 {
                     let mut val = |i: usize| {
                         let r = lcg(&mut seed);
-                        if round % 3 == 2 || (round % 3 == 1 && i % 5 == 0) {
+                        if round % 3 == 2 || (round % 3 == 1 && i.is_multiple_of(5)) {
                             extremes[(r.to_bits() as usize) % extremes.len()]
                         } else {
                             r * 10f32.powi(round % 4)
