@@ -534,7 +534,12 @@ fn run_child(a: &Args, name: &str) -> Result<Value, String> {
         "--engine",
         name,
     ])
-    .args(a.pin_core.map(|c| ["--pin-core".to_string(), c.to_string()]).into_iter().flatten())
+    .args(
+        a.pin_core
+            .map(|c| ["--pin-core".to_string(), c.to_string()])
+            .into_iter()
+            .flatten(),
+    )
     .env("VECTORD_BENCH_CHILD", "1")
     .env("RAYON_NUM_THREADS", a.threads.to_string())
     .stdout(Stdio::piped());
