@@ -14,7 +14,10 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-const EFS: [usize; 5] = [16, 32, 64, 128, 256];
+/// Kept equal to EFS in bench/peers_bench.py: bench/report.py interpolates QPS at
+/// recall 0.95 between neighbouring points, so the sweep is dense where the
+/// usual crossing lies (ef 16..64).
+const EFS: [usize; 10] = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256];
 const K: usize = 10;
 const TARGET_RECALL: f64 = 0.95;
 const ENGINES: [&str; 2] = ["vectord", "hnsw_rs"];
@@ -32,11 +35,13 @@ struct Args {
     threads: usize,
     engine: String,
     json: Option<String>,
+    /// The core the searches run on (default: the last one allowed).
+    pin_core: Option<usize>,
 }
 
 const USAGE: &str = "usage: vectord-bench --base B.fvecs --query Q.fvecs --gt GT.ivecs \
 --metric cosine|l2 [--m 16] [--ef-construction 200] [--threads 2] \
-[--engine vectord|hnsw_rs|all] [--json OUT]";
+[--engine vectord|hnsw_rs|all] [--pin-core N] [--json OUT]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -49,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
         threads: 2,
         engine: "all".into(),
         json: None,
+        pin_core: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -74,6 +80,12 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => a.threads = num(&val)?,
             "--engine" => a.engine = val,
             "--json" => a.json = Some(val),
+            "--pin-core" => {
+                a.pin_core = Some(
+                    val.parse()
+                        .map_err(|_| format!("--pin-core: {val:?} is not a core number"))?,
+                )
+            }
             _ => return Err(format!("unknown option {flag}\n{USAGE}")),
         }
     }
@@ -303,6 +315,40 @@ impl Engine for HnswRs {
     }
 }
 
+/// Pins the calling thread to one core (`want`, or the last core it may use)
+/// and returns that core.
+fn pin_core(want: Option<usize>) -> Result<usize, String> {
+    // SAFETY: cpu_set_t is plain data; the libc calls get valid pointers to
+    // one set of the size they are told.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        if libc::sched_getaffinity(0, size, &mut set) != 0 {
+            return Err(format!(
+                "sched_getaffinity: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        let allowed: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect();
+        let core = match want {
+            Some(c) if allowed.contains(&c) => c,
+            Some(c) => return Err(format!("--pin-core {c}: allowed cores are {allowed:?}")),
+            None => *allowed.last().ok_or("no core allowed")?,
+        };
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(core, &mut set);
+        if libc::sched_setaffinity(0, size, &set) != 0 {
+            return Err(format!(
+                "sched_setaffinity: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(core)
+    }
+}
+
 fn mb(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)
 }
@@ -385,6 +431,10 @@ fn run_engine(a: &Args, name: &str) -> Result<Value, String> {
         }
     );
 
+    // After the build (which uses --threads cores): the searches run on this
+    // thread only, so pinning it pins them.
+    let core = pin_core(a.pin_core)?;
+    println!("   search: one thread pinned to core {core}");
     println!(
         "   {:>5} {:>10} {:>10} {:>10}",
         "ef", "QPS(1t)", "recall@10", "QPS(cpu)"
@@ -422,6 +472,7 @@ fn run_engine(a: &Args, name: &str) -> Result<Value, String> {
         "dim": dim,
         "nq": queries.len(),
         "threads": a.threads,
+        "pin_core": core,
         "build_s": build_s,
         "build_cpu_s": build_cpu_s,
         "peak_rss_bytes": peak,
@@ -453,7 +504,10 @@ fn summary_line(r: &Value) -> String {
             r["build_s"].as_f64().unwrap_or(0.0),
             mb(r["peak_rss_bytes"].as_u64().unwrap_or(0)),
         ),
-        None => format!("{name:>8}: recall@10 >= {TARGET_RECALL} not reached up to ef 256"),
+        None => format!(
+            "{name:>8}: recall@10 >= {TARGET_RECALL} not reached up to ef {}",
+            EFS[EFS.len() - 1]
+        ),
     }
 }
 
@@ -480,6 +534,12 @@ fn run_child(a: &Args, name: &str) -> Result<Value, String> {
         "--engine",
         name,
     ])
+    .args(
+        a.pin_core
+            .map(|c| ["--pin-core".to_string(), c.to_string()])
+            .into_iter()
+            .flatten(),
+    )
     .env("VECTORD_BENCH_CHILD", "1")
     .env("RAYON_NUM_THREADS", a.threads.to_string())
     .stdout(Stdio::piped());
@@ -504,6 +564,10 @@ fn run_child(a: &Args, name: &str) -> Result<Value, String> {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("--print-kernel") {
+        println!("{}", vectord::hnsw::distance::kernel_name());
+        return ExitCode::SUCCESS;
+    }
     let a = match parse_args() {
         Ok(a) => a,
         Err(e) => {
