@@ -70,13 +70,7 @@ impl Graph {
             .max(k);
         let (done, mut out) = with_scratch(|s| {
             let mut links = std::mem::take(&mut s.links);
-            let mut cur = Cand {
-                dist: self.distance_to(q, entry.slot),
-                slot: entry.slot,
-            };
-            for l in (1..=entry.level).rev() {
-                cur = self.greedy(q, cur, l, &mut links);
-            }
+            let cur = self.descend(q, entry, 0, &mut links);
             s.links = links;
             let done = self.walk_filtered(q, cur, ef, all_ef, k, allowed, matches, s);
             let out: Vec<Cand> = s.best.drain().collect();

@@ -159,6 +159,25 @@ impl std::fmt::Debug for Graph {
     }
 }
 
+/// Asks for the first two cache lines of the row starting at `data[i]` (the
+/// hardware prefetcher streams the rest once a kernel starts reading).
+#[inline(always)]
+pub(super) fn prefetch_row<T>(data: &[T], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if i < data.len() {
+        // SAFETY: the address is inside `data` (the second line may lie past
+        // its end: prefetch never faults, and wrapping_add keeps the pointer
+        // arithmetic defined).
+        unsafe {
+            let p = data.as_ptr().add(i) as *const i8;
+            std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T0);
+            std::arch::x86_64::_mm_prefetch(p.wrapping_add(64), std::arch::x86_64::_MM_HINT_T0);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, i);
+}
+
 /// splitmix64: small, fast and good enough for level draws; its whole state
 /// is one u64, which the binary form stores so reloaded graphs keep drawing
 /// the same levels.
@@ -424,25 +443,7 @@ impl Graph {
     /// prefetcher streams the rest once the kernel starts reading).
     #[inline(always)]
     fn prefetch(&self, slot: u32) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let i = slot as usize * self.params.dim;
-            if i < self.vectors.len() {
-                // SAFETY: the address is inside `vectors` (the second line
-                // may lie past its end: prefetch never faults, and
-                // wrapping_add keeps the pointer arithmetic defined).
-                unsafe {
-                    let p = self.vectors.as_ptr().add(i) as *const i8;
-                    std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T0);
-                    std::arch::x86_64::_mm_prefetch(
-                        p.wrapping_add(64),
-                        std::arch::x86_64::_MM_HINT_T0,
-                    );
-                }
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = slot;
+        prefetch_row(&self.vectors, slot as usize * self.params.dim);
     }
 
     /// Asks for the cache line holding a slot's neighbour count and first
@@ -464,6 +465,21 @@ impl Graph {
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (slot, level);
+    }
+
+    /// Greedy descent from the entry point down to `level` (the starting
+    /// point of a beam search on that layer).
+    fn descend(&self, q: &[f32], entry: Entry, level: u8, links: &mut Vec<u32>) -> Cand {
+        let mut cur = Cand {
+            dist: self.distance_to(q, entry.slot),
+            slot: entry.slot,
+        };
+        let mut l = entry.level;
+        while l > level {
+            cur = self.greedy(q, cur, l, links);
+            l -= 1;
+        }
+        cur
     }
 
     /// Greedy walk on one upper layer: the nearest node reachable by always
@@ -908,13 +924,7 @@ impl Graph {
         }
         with_scratch(|s| {
             let mut links = std::mem::take(&mut s.links);
-            let mut cur = Cand {
-                dist: self.distance_to(q, entry.slot),
-                slot: entry.slot,
-            };
-            for l in (1..=entry.level).rev() {
-                cur = self.greedy(q, cur, l, &mut links);
-            }
+            let cur = self.descend(q, entry, 0, &mut links);
             s.links = links;
             let skip_deleted = !self.free.is_empty();
             self.search_layer(q, cur, ef.max(k), 0, skip_deleted, NO_SLOT, s);

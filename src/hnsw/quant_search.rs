@@ -25,13 +25,7 @@ impl Graph {
         let kernel = ip_kernel();
         with_scratch(|s| {
             let mut links = std::mem::take(&mut s.links);
-            let mut cur = Cand {
-                dist: self.distance_to(q, entry.slot),
-                slot: entry.slot,
-            };
-            for l in (1..=entry.level).rev() {
-                cur = self.greedy(q, cur, l, &mut links);
-            }
+            let cur = self.descend(q, entry, 0, &mut links);
             let ef = ef.max(k);
             let start = Cand {
                 dist: self.estimate(codes, &qc, kernel, cur.slot),
@@ -121,23 +115,6 @@ impl Graph {
 
     #[inline(always)]
     fn prefetch_codes(&self, codes: &Codes, slot: u32) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let i = slot as usize * self.params.dim;
-            if i < codes.codes.len() {
-                // SAFETY: the address is inside `codes` (the next line may be
-                // past its end: prefetch never faults).
-                unsafe {
-                    let p = codes.codes.as_ptr().add(i) as *const i8;
-                    std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T0);
-                    std::arch::x86_64::_mm_prefetch(
-                        p.wrapping_add(64),
-                        std::arch::x86_64::_MM_HINT_T0,
-                    );
-                }
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = (codes, slot);
+        super::prefetch_row(&codes.codes, slot as usize * self.params.dim);
     }
 }

@@ -87,21 +87,6 @@ impl Graph {
         }
     }
 
-    /// Greedy descent from the entry point down to `level` (the starting
-    /// point of a beam search on that layer).
-    fn descend(&self, q: &[f32], entry: Entry, level: u8, links: &mut Vec<u32>) -> Cand {
-        let mut cur = Cand {
-            dist: self.distance_to(q, entry.slot),
-            slot: entry.slot,
-        };
-        let mut l = entry.level;
-        while l > level {
-            cur = self.greedy(q, cur, l, links);
-            l -= 1;
-        }
-        cur
-    }
-
     /// The nearest live slots to `q` on `level` (at most ef_construction,
     /// nearest first, `exclude` left out).
     pub(super) fn nearest_live(
