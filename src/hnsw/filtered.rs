@@ -85,7 +85,7 @@ impl Graph {
                 // Half what a beam of ef holds of a filter spread evenly
                 // (measured, ef 64: on `$not` noun, 41%, recall@10 0.927
                 // with k, 0.976 with half, 0.985 with all of it, the last
-                // at 0.8x the cost of half).
+                // at 0.8x the speed of half).
                 let deep = ((ef as f64 * sel * 0.5).ceil() as usize).max(k);
                 let out = self.walk_wide(q, cur, ef, deep, allowed, s);
                 return (true, out);
