@@ -353,6 +353,7 @@ fn main() {
             "range words 8..12",
             r#"{"words": {"$gte": 8, "$lte": 12}}"#.to_string(),
         ),
+        ("range words >= 4", r#"{"words": {"$gte": 4}}"#.to_string()),
     ] {
         let mut best = f64::INFINITY;
         let mut count = 0;
