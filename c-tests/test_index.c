@@ -313,7 +313,7 @@ static void test_int8(void) {
     p.dim = DIM;
     p.metric = VECTORD_METRIC_L2;
     p.quantization = VECTORD_QUANTIZATION_INT8;
-    p.ef_search = 16;
+    p.ef_search = 64;
     CHECK_OK(vectord_index_new(&p, &a, ERR));
     CHECK(vectord_index_quantization(a) == VECTORD_QUANTIZATION_INT8);
     CHECK(vectord_index_quantization(NULL) == VECTORD_QUANTIZATION_NONE);
