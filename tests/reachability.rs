@@ -47,7 +47,9 @@ fn one_batch_builds_with_1_and_2_threads_on_several_seeds_reach_every_item() {
 #[test]
 fn invariants_hold_through_upserts_removals_and_compaction() {
     let dim = 12;
-    let n = 1500;
+    // Every item of an index of up to 1,000 items must be found by its own
+    // vector (issue 9 point 18); larger ones are held to 99.9% elsewhere.
+    let n = 1000;
     let idx = Index::with_seed(IndexParams::new("r", dim as u32, Metric::L2), 9).unwrap();
     idx.set_insert_threads(2);
     let mut base = clustered(n, dim, 2);
@@ -70,7 +72,8 @@ fn invariants_hold_through_upserts_removals_and_compaction() {
         idx.check_graph()
             .unwrap_or_else(|e| panic!("after upsert round {round}: {e}"));
     }
-    assert!(self_query_misses(&idx, &base, &ids, dim).is_empty());
+    let missed = self_query_misses(&idx, &base, &ids, dim);
+    assert!(missed.is_empty(), "after the upserts: {missed:?}");
     // Remove a third, re-add part of it (slot reuse), then compact.
     let gone: Vec<&str> = (0..n)
         .filter(|i| i % 3 == 1)

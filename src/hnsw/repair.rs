@@ -369,7 +369,11 @@ impl Graph {
     /// The body of `ensure_reachable`, with a scratch set.
     fn relink_unreachable(&mut self, todo: Vec<u32>, batch: &[u32], entry: Entry, s: &mut Scratch) {
         let mut links = Vec::new();
-        let mut walk = batch.len() * FULL_SCAN_DIVISOR >= self.slots();
+        // Small graphs always get the walk (and with it the self-query of
+        // the batch): it is cheap there, and it is what makes every item of
+        // an index of up to SELF_QUERY_MAX items findable by its own vector.
+        let live = self.slots() - self.free.len();
+        let mut walk = batch.len() * FULL_SCAN_DIVISOR >= self.slots() || live <= SELF_QUERY_MAX;
         for x in todo {
             if self.deleted[x as usize] || x == entry.slot || self.in_degree(x) > 0 {
                 continue;
