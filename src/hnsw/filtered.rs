@@ -125,7 +125,6 @@ impl Graph {
         if allowed.contains(start.slot) {
             kept.push(start);
         }
-        let slots = self.slots();
         let mut links = std::mem::take(&mut s.links);
         let full = |h: &BinaryHeap<Cand>, n: usize| {
             if h.len() >= n {
@@ -144,19 +143,7 @@ impl Graph {
             if let Some(Reverse(next)) = s.frontier.peek() {
                 self.prefetch_list(next.slot, 0);
             }
-            links.clear();
-            if let Some((count, words)) = self.list(c.slot, 0).split_first() {
-                let cnt = (count.load(Ordering::Acquire) as usize).min(words.len());
-                for w in &words[..cnt] {
-                    let n = w.load(Ordering::Relaxed);
-                    // The check keeps the unchecked accesses below sound
-                    // whatever a list holds.
-                    if (n as usize) < slots && s.visited.insert(n) {
-                        self.prefetch(n);
-                        links.push(n);
-                    }
-                }
-            }
+            self.collect_unvisited(c.slot, 0, &mut s.visited, &mut links, |n| self.prefetch(n));
             for &n in links.iter() {
                 // SAFETY: n < slots, checked above.
                 let d = self.dist.eval(q, unsafe { self.vector_unchecked(n) });

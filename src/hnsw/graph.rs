@@ -482,6 +482,34 @@ impl Graph {
         cur
     }
 
+    /// Pass 1 of every beam step: the neighbours of `slot` at `level` not
+    /// visited yet, marked visited, each handed to `prefetch` so its data
+    /// loads while earlier distances are computed. Every slot put in
+    /// `out` is below `slots()`, whatever a list holds, so callers may read
+    /// its rows unchecked.
+    #[inline(always)]
+    pub(super) fn collect_unvisited(
+        &self,
+        slot: u32,
+        level: u8,
+        visited: &mut super::visited::Visited,
+        out: &mut Vec<u32>,
+        prefetch: impl Fn(u32),
+    ) {
+        out.clear();
+        let slots = self.slots();
+        if let Some((count, words)) = self.list(slot, level).split_first() {
+            let cnt = (count.load(Ordering::Acquire) as usize).min(words.len());
+            for w in &words[..cnt] {
+                let n = w.load(Ordering::Relaxed);
+                if (n as usize) < slots && visited.insert(n) {
+                    prefetch(n);
+                    out.push(n);
+                }
+            }
+        }
+    }
+
     /// Greedy walk on one upper layer: the nearest node reachable by always
     /// stepping to a closer neighbour.
     fn greedy(&self, q: &[f32], mut cur: Cand, level: u8, links: &mut Vec<u32>) -> Cand {
@@ -525,7 +553,6 @@ impl Graph {
         if keep(start.slot) {
             s.best.push(start);
         }
-        let slots = self.slots();
         let mut links = std::mem::take(&mut s.links);
         // The farthest kept result once `best` holds `ef` (else +inf): a
         // neighbour farther than this can neither be kept nor lead anywhere.
@@ -547,19 +574,9 @@ impl Graph {
             // Pass 1: collect the unvisited neighbours and prefetch their
             // vectors, so the loads overlap the distance computations of
             // pass 2 instead of stalling each one.
-            links.clear();
-            if let Some((count, words)) = self.list(c.slot, level).split_first() {
-                let cnt = (count.load(Ordering::Acquire) as usize).min(words.len());
-                for w in &words[..cnt] {
-                    let n = w.load(Ordering::Relaxed);
-                    // Links always name existing slots; the check keeps the
-                    // unchecked accesses below sound whatever a list holds.
-                    if (n as usize) < slots && s.visited.insert(n) {
-                        self.prefetch(n);
-                        links.push(n);
-                    }
-                }
-            }
+            self.collect_unvisited(c.slot, level, &mut s.visited, &mut links, |n| {
+                self.prefetch(n)
+            });
             // Pass 2: distances, four neighbours per kernel call (the query
             // is read once per block and four independent sums overlap),
             // the rest one by one; both give the same bits. Then the heaps.

@@ -5,7 +5,6 @@
 //! under l2) and only which candidates reach the re-rank is approximate.
 
 use std::cmp::Reverse;
-use std::sync::atomic::Ordering;
 
 use super::{with_scratch, Cand, Entry, Graph};
 use crate::hnsw::quant::{ip_kernel, Codes, IpKernel, QueryCode};
@@ -41,7 +40,6 @@ impl Graph {
             if keep(start.slot) {
                 s.best.push(start);
             }
-            let slots = self.slots();
             let bound = |best: &std::collections::BinaryHeap<Cand>| {
                 if best.len() >= ef {
                     best.peek().map_or(f32::INFINITY, |w| w.dist)
@@ -57,17 +55,9 @@ impl Graph {
                 if let Some(Reverse(next)) = s.frontier.peek() {
                     self.prefetch_list(next.slot, 0);
                 }
-                links.clear();
-                if let Some((count, words)) = self.list(c.slot, 0).split_first() {
-                    let cnt = (count.load(Ordering::Acquire) as usize).min(words.len());
-                    for w in &words[..cnt] {
-                        let n = w.load(Ordering::Relaxed);
-                        if (n as usize) < slots && s.visited.insert(n) {
-                            self.prefetch_codes(codes, n);
-                            links.push(n);
-                        }
-                    }
-                }
+                self.collect_unvisited(c.slot, 0, &mut s.visited, &mut links, |n| {
+                    self.prefetch_codes(codes, n)
+                });
                 for &n in links.iter() {
                     let d = self.estimate(codes, &qc, kernel, n);
                     if d < worst {
