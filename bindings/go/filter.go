@@ -4,16 +4,9 @@ package vectord
 #include <stdlib.h>
 #include "vectord.h"
 
-// Copies hits start.. of h into out (at most cap entries); returns the
-// total number of hits in h.
-static size_t vdgo_filter_hits_copy(const vectord_hits *h, size_t start, vectord_hit *out, size_t cap) {
-	size_t n = vectord_hits_len(h);
-	size_t j = 0;
-	for (size_t i = start; i < n && j < cap; i++, j++) {
-		out[j] = *vectord_hits_get(h, i);
-	}
-	return n;
-}
+// Defined in index.go's preamble.
+size_t vdgo_hits_copy(const vectord_hits *h, size_t start, vectord_hit *out, size_t cap);
+void vdgo_hits_free_all(vectord_hits **lists, size_t n);
 
 // One filtered search and the copy of its first cap hits in a single cgo call.
 static vectord_status vdgo_search_filtered(const vectord_index *idx, const float *q, size_t k,
@@ -21,7 +14,7 @@ static vectord_status vdgo_search_filtered(const vectord_index *idx, const float
 		size_t *n, vectord_error **err) {
 	vectord_status s = vectord_index_search_filtered(idx, q, k, ef, f, hits, err);
 	if (s == VECTORD_STATUS_OK) {
-		*n = vdgo_filter_hits_copy(*hits, 0, out, cap);
+		*n = vdgo_hits_copy(*hits, 0, out, cap);
 	}
 	return s;
 }
@@ -34,17 +27,10 @@ static vectord_status vdgo_search_batch_filtered(const vectord_index *idx, size_
 	vectord_status s = vectord_index_search_batch_filtered(idx, nq, qs, k, ef, f, lists, err);
 	if (s == VECTORD_STATUS_OK) {
 		for (size_t q = 0; q < nq; q++) {
-			counts[q] = vdgo_filter_hits_copy(lists[q], 0, out + q * cap, cap);
+			counts[q] = vdgo_hits_copy(lists[q], 0, out + q * cap, cap);
 		}
 	}
 	return s;
-}
-
-static void vdgo_filter_hits_free_all(vectord_hits **lists, size_t n) {
-	for (size_t i = 0; i < n; i++) {
-		vectord_hits_free(lists[i]);
-		lists[i] = NULL;
-	}
 }
 */
 import "C"
@@ -169,7 +155,7 @@ func (i *Index) SearchFiltered(q []float32, k, ef int, f *Filter) ([]Hit, error)
 	if int(n) > capacity {
 		more := make([]C.vectord_hit, int(n))
 		copy(more, buf)
-		C.vdgo_filter_hits_copy(hits, C.size_t(capacity), &more[capacity], n-C.size_t(capacity))
+		C.vdgo_hits_copy(hits, C.size_t(capacity), &more[capacity], n-C.size_t(capacity))
 		buf = more
 	}
 	out := convertHits(buf[:n])
@@ -239,10 +225,10 @@ func (i *Index) SearchBatchFiltered(qs []float32, k, ef int, f *Filter) ([][]Hit
 		}
 		more := make([]C.vectord_hit, n)
 		copy(more, buf[q*capacity:(q+1)*capacity])
-		C.vdgo_filter_hits_copy(lists[q], C.size_t(capacity), &more[capacity], C.size_t(n-capacity))
+		C.vdgo_hits_copy(lists[q], C.size_t(capacity), &more[capacity], C.size_t(n-capacity))
 		out[q] = convertHits(more)
 	}
-	C.vdgo_filter_hits_free_all(&lists[0], C.size_t(nq))
+	C.vdgo_hits_free_all(&lists[0], C.size_t(nq))
 	return out, nil
 }
 

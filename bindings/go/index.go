@@ -5,8 +5,8 @@ package vectord
 #include "vectord.h"
 
 // Copies hits start.. of h into out (at most cap entries); returns the
-// total number of hits in h.
-static size_t vdgo_hits_copy(const vectord_hits *h, size_t start, vectord_hit *out, size_t cap) {
+// total number of hits in h. Not static: filter.go uses it too.
+size_t vdgo_hits_copy(const vectord_hits *h, size_t start, vectord_hit *out, size_t cap) {
 	size_t n = vectord_hits_len(h);
 	size_t j = 0;
 	for (size_t i = start; i < n && j < cap; i++, j++) {
@@ -38,7 +38,7 @@ static vectord_status vdgo_search_batch(vectord_index *idx, size_t nq, const flo
 	return s;
 }
 
-static void vdgo_hits_free_all(vectord_hits **lists, size_t n) {
+void vdgo_hits_free_all(vectord_hits **lists, size_t n) {
 	for (size_t i = 0; i < n; i++) {
 		vectord_hits_free(lists[i]);
 		lists[i] = NULL;
