@@ -37,11 +37,16 @@ struct Args {
     json: Option<String>,
     /// The core the searches run on (default: the last one allowed).
     pin_core: Option<usize>,
+    /// The ef sweep (default EFS); a shorter list is for measuring one
+    /// change to the engine quickly, not for the report.
+    efs: Vec<usize>,
+    /// Timed passes over the queries per ef; the best is kept.
+    reps: usize,
 }
 
 const USAGE: &str = "usage: vectord-bench --base B.fvecs --query Q.fvecs --gt GT.ivecs \
 --metric cosine|l2 [--m 16] [--ef-construction 200] [--threads 2] \
-[--engine vectord|hnsw_rs|all] [--pin-core N] [--json OUT]";
+[--engine vectord|hnsw_rs|all] [--pin-core N] [--json OUT] [--efs 16,32,...] [--reps 3]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -55,6 +60,8 @@ fn parse_args() -> Result<Args, String> {
         engine: "all".into(),
         json: None,
         pin_core: None,
+        efs: EFS.to_vec(),
+        reps: 3,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -80,6 +87,13 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => a.threads = num(&val)?,
             "--engine" => a.engine = val,
             "--json" => a.json = Some(val),
+            "--reps" => a.reps = num(&val)?,
+            "--efs" => {
+                a.efs = val
+                    .split(',')
+                    .map(|v| num(v.trim()))
+                    .collect::<Result<_, _>>()?
+            }
             "--pin-core" => {
                 a.pin_core = Some(
                     val.parse()
@@ -441,11 +455,11 @@ fn run_engine(a: &Args, name: &str) -> Result<Value, String> {
     );
     let queries: Vec<&[f32]> = data.query.data.chunks_exact(dim).collect();
     let mut rows = Vec::new();
-    for ef in EFS {
+    for &ef in &a.efs {
         let mut best = f64::INFINITY;
         let mut best_cpu = f64::INFINITY;
         let mut found = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..a.reps {
             let t = Instant::now();
             let c = cpu_seconds(libc::CLOCK_THREAD_CPUTIME_ID);
             found = queries.iter().map(|q| engine.search(q, K, ef)).collect();
@@ -533,6 +547,10 @@ fn run_child(a: &Args, name: &str) -> Result<Value, String> {
         &a.threads.to_string(),
         "--engine",
         name,
+        "--reps",
+        &a.reps.to_string(),
+        "--efs",
+        &a.efs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(","),
     ])
     .args(
         a.pin_core

@@ -793,6 +793,8 @@ impl Graph {
             self.deleted.reserve(fresh);
             self.locks.reserve(fresh);
             self.indeg.reserve(fresh);
+            super::hugepages::advise_capacity(&self.vectors);
+            super::hugepages::advise_capacity(&self.layer0);
         }
         let mut reuse = reused.into_iter();
         for row in vectors.chunks_exact(dim) {
@@ -871,6 +873,8 @@ impl Graph {
         self.deleted.try_reserve_exact(fresh)?;
         self.locks.try_reserve_exact(fresh)?;
         self.indeg.try_reserve_exact(fresh)?;
+        super::hugepages::advise_capacity(&self.vectors);
+        super::hugepages::advise_capacity(&self.layer0);
         if self.quantization == Quantization::Int8 {
             // Room for every slot's codes: the batch may be the one that
             // trains the quantizer.

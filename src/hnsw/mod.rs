@@ -4,6 +4,7 @@
 
 pub mod distance;
 pub mod graph;
+pub(crate) mod hugepages;
 pub mod quant;
 pub mod visited;
 

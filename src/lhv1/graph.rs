@@ -7,6 +7,7 @@
 //! length is known and checked, so a damaged section fails before its big
 //! arrays are copied.
 
+use crate::hnsw::hugepages::advise_huge_pages;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::reader::{put_u32, put_u64, Reader};
@@ -49,31 +50,6 @@ fn put_words(out: &mut Vec<u8>, v: &[AtomicU32]) {
     for (dst, x) in out[start..].chunks_exact_mut(4).zip(v) {
         dst.copy_from_slice(&x.load(Ordering::Relaxed).to_le_bytes());
     }
-}
-
-/// Asks Linux to back a large fresh buffer with transparent huge pages
-/// (where the system allows them on request): decoding a big index otherwise
-/// spends much of its time taking 4 KiB page faults on the new arrays.
-pub(super) fn advise_huge_pages(ptr: *const u8, len: usize) {
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        if len < 4 * HUGE {
-            return;
-        }
-        let start = (ptr as usize).next_multiple_of(HUGE);
-        let end = (ptr as usize + len) & !(HUGE - 1);
-        if end > start {
-            // SAFETY: the range lies inside one live allocation of `len`
-            // bytes; MADV_HUGEPAGE changes how its pages are backed, never
-            // their contents, and a failure is harmless.
-            unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (ptr, len);
 }
 
 /// A 4-byte type for which every bit pattern is a valid value, so that

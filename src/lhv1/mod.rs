@@ -87,7 +87,7 @@ pub fn snapshot(index: &Index) -> Result<Snapshot> {
                 .map(|(id, md)| 2 * id.len() + md.len() + 8)
                 .sum::<usize>(),
     );
-    graph::advise_huge_pages(out.as_ptr(), out.capacity());
+    crate::hnsw::hugepages::advise_huge_pages(out.as_ptr(), out.capacity());
     put_u32(&mut out, GRAPH_FORMAT);
     ids::write_ids(&inner.ids, &mut out);
     graph::write_graph(&inner.graph, &mut out);
