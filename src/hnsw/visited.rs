@@ -61,12 +61,25 @@ pub struct Cand {
 
 impl Eq for Cand {}
 
+impl Cand {
+    /// The order as one integer: `f32::total_cmp`'s order of the distance in
+    /// the high half, the slot in the low half. The heaps compare on every
+    /// step of a search; one u64 compare has no branch where a float compare
+    /// followed by a tie-break has two.
+    #[inline(always)]
+    fn key(&self) -> u64 {
+        let bits = self.dist.to_bits() as i32;
+        // As total_cmp: negative floats get their magnitude bits flipped,
+        // then the sign flip maps i32 order onto u32 order.
+        let ordered = (bits ^ (((bits >> 31) as u32) >> 1) as i32) as u32 ^ 0x8000_0000;
+        (ordered as u64) << 32 | self.slot as u64
+    }
+}
+
 impl Ord for Cand {
-    #[inline]
+    #[inline(always)]
     fn cmp(&self, other: &Self) -> Ordering {
-        self.dist
-            .total_cmp(&other.dist)
-            .then(self.slot.cmp(&other.slot))
+        self.key().cmp(&other.key())
     }
 }
 
@@ -133,6 +146,24 @@ pub fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn candidates_order_as_total_cmp_then_slot() {
+        let ds = [
+            f32::NEG_INFINITY, -1e30, -2.0, -1.0, -f32::MIN_POSITIVE, -1e-45, -0.0, 0.0, 1e-45,
+            f32::MIN_POSITIVE, 0.5, 1.0, 1.0000001, 3e38, f32::INFINITY,
+        ];
+        let cands: Vec<Cand> = ds
+            .iter()
+            .flat_map(|&dist| [0, 1, u32::MAX].map(|slot| Cand { dist, slot }))
+            .collect();
+        for a in &cands {
+            for b in &cands {
+                let want = a.dist.total_cmp(&b.dist).then(a.slot.cmp(&b.slot));
+                assert_eq!(a.cmp(b), want, "{a:?} vs {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn visited_resets_by_epoch_and_survives_wrap() {
