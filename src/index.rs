@@ -13,7 +13,9 @@
 //! the reason (see `Index::ensure_healthy`), so nothing broken is searched or
 //! saved over the last good stored copy.
 
-use std::collections::{HashMap, HashSet, TryReserveError};
+use std::collections::{HashSet, TryReserveError};
+
+use crate::idmap::Ids;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -184,9 +186,9 @@ pub struct Hit {
 
 pub(crate) struct Inner {
     pub(crate) graph: Graph,
-    /// Per slot: the id of a live item, None for a tombstone.
-    pub(crate) ids: Vec<Option<Arc<str>>>,
-    pub(crate) slot_of: HashMap<Arc<str>, u32>,
+    /// Per slot the id of a live item (None for a tombstone), and each
+    /// id's slot.
+    pub(crate) ids: Ids,
     /// Per slot: the item's metadata JSON text.
     pub(crate) metadata: Vec<Option<Arc<str>>>,
     /// What filters evaluate against (src/filter); follows every insert and
@@ -197,13 +199,12 @@ pub(crate) struct Inner {
 impl Inner {
     /// Tombstones the item `id` if present; its slot may be reused.
     fn forget(&mut self, id: &str) -> bool {
-        let Some(slot) = self.slot_of.remove(id) else {
+        let Some(slot) = self.ids.remove(id) else {
             return false;
         };
         self.graph.remove(slot);
         self.attrs
             .remove(slot, self.metadata[slot as usize].as_deref());
-        self.ids[slot as usize] = None;
         self.metadata[slot as usize] = None;
         true
     }
@@ -240,16 +241,15 @@ impl Inner {
     fn try_reserve(&mut self, ids: &[&str]) -> std::result::Result<(), TryReserveError> {
         let upserted: Vec<u32> = ids
             .iter()
-            .filter_map(|id| self.slot_of.get(*id).copied())
+            .filter_map(|id| self.ids.slot(id))
             .collect();
         let fresh = self.graph.fresh_slots(ids.len(), &upserted);
         self.graph.try_reserve(fresh, upserted.len())?;
         // `ids` and `metadata` have one entry per slot, as the graph.
-        let need = (self.graph.slots() + fresh).saturating_sub(self.ids.len());
-        self.ids.try_reserve_exact(need)?;
+        self.ids
+            .try_reserve(self.graph.slots() + fresh, ids.len() - upserted.len())?;
         let need = (self.graph.slots() + fresh).saturating_sub(self.metadata.len());
         self.metadata.try_reserve_exact(need)?;
-        self.slot_of.try_reserve(ids.len() - upserted.len())?;
         Ok(())
     }
 
@@ -266,15 +266,15 @@ impl Inner {
             ));
         }
         let live = n - self.graph.free.len();
-        if self.slot_of.len() != live {
+        if self.ids.live() != live {
             return Err(format!(
                 "after an add: {} ids for {live} live slots",
-                self.slot_of.len()
+                self.ids.live()
             ));
         }
         for (id, &slot) in ids.iter().zip(slots) {
             let named = self.ids[slot as usize].as_deref() == Some(*id);
-            if !named || self.slot_of.get(*id) != Some(&slot) || self.graph.is_deleted(slot) {
+            if !named || self.ids.slot(id) != Some(slot) || self.graph.is_deleted(slot) {
                 return Err(format!("after an add: id {id:?} and slot {slot} disagree"));
             }
         }
@@ -340,8 +340,7 @@ impl Index {
             params,
             Inner {
                 graph,
-                ids: Vec::new(),
-                slot_of: HashMap::new(),
+                ids: Ids::new(),
                 metadata: Vec::new(),
                 attrs: AttrIndex::default(),
             },
@@ -578,7 +577,7 @@ impl Index {
     }
 
     pub fn len(&self) -> usize {
-        self.read().slot_of.len()
+        self.read().ids.live()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -586,16 +585,16 @@ impl Index {
     }
 
     pub fn contains(&self, id: &str) -> bool {
-        self.read().slot_of.contains_key(id)
+        self.read().ids.slot(id).is_some()
     }
 
     /// The stored vector (unit length under cosine) and metadata of `id`.
     pub fn get(&self, id: &str) -> Result<(Vec<f32>, Option<Arc<str>>)> {
         self.ensure_healthy()?;
         let inner = self.read_checked()?;
-        let slot = *inner
-            .slot_of
-            .get(id)
+        let slot = inner
+            .ids
+            .slot(id)
             .ok_or_else(|| Error::NotFound(format!("index {:?} has no id {id:?}", self.name)))?;
         Ok((
             inner.graph.vector(slot).to_vec(),
@@ -690,18 +689,16 @@ impl Index {
         }
         let slots = inner.graph.insert_batch(vectors, threads);
         let n = inner.graph.slots();
-        inner.ids.resize(n, None);
+        inner.ids.resize(n);
         inner.metadata.resize(n, None);
         for ((id, md), &slot) in ids.iter().zip(clean_md).zip(&slots) {
-            let id: Arc<str> = Arc::from(*id);
-            inner.ids[slot as usize] = Some(id.clone());
+            inner.ids.set(slot, Arc::from(*id));
             inner.attrs.insert(slot, md.as_deref());
             inner.metadata[slot as usize] = md;
-            inner.slot_of.insert(id, slot);
         }
         if self.fault.swap(false, Ordering::SeqCst) {
             if let Some(&slot) = slots.first() {
-                inner.ids[slot as usize] = None;
+                inner.ids.break_slot_for_test(slot);
             }
         }
         if let Err(why) = inner.check_added(ids, &slots) {
@@ -846,17 +843,16 @@ impl Index {
     /// allocator slack).
     pub fn memory_bytes(&self) -> usize {
         let inner = self.read();
-        let strings: usize = inner
-            .ids
+        let metadata: usize = inner
+            .metadata
             .iter()
             .flatten()
             .map(|s| s.len() + 16)
-            .chain(inner.metadata.iter().flatten().map(|s| s.len() + 16))
             .sum();
         inner.graph.memory_bytes()
-            + strings
-            + inner.ids.capacity() * 32
-            + inner.slot_of.capacity() * 24
+            + inner.ids.memory_bytes()
+            + metadata
+            + inner.metadata.capacity() * std::mem::size_of::<Option<Arc<str>>>()
     }
 
     /// The contents under the read lock, for `lhv1::snapshot`.
@@ -869,8 +865,7 @@ impl Index {
     pub(crate) fn from_contents(
         params: IndexParams,
         graph: Graph,
-        ids: Vec<Option<Arc<str>>>,
-        slot_of: HashMap<Arc<str>, u32>,
+        ids: Ids,
         metadata: Vec<Option<Arc<str>>>,
     ) -> Index {
         // The attribute index is derived data: rebuilt here, never stored.
@@ -880,7 +875,6 @@ impl Index {
             Inner {
                 graph,
                 ids,
-                slot_of,
                 metadata,
                 attrs,
             },
@@ -911,8 +905,8 @@ impl Index {
         let slots_before = inner.graph.slots();
         let bytes = |i: &Inner| {
             i.graph.memory_bytes()
-                + (i.ids.capacity() + i.metadata.capacity())
-                    * std::mem::size_of::<Option<Arc<str>>>()
+                + i.ids.memory_bytes()
+                + i.metadata.capacity() * std::mem::size_of::<Option<Arc<str>>>()
         };
         let bytes_before = bytes(inner);
         if inner.graph.tombstone_fraction() == 0.0 {
@@ -930,17 +924,18 @@ impl Index {
             if new == crate::hnsw::graph::NO_SLOT {
                 continue;
             }
-            ids[new as usize] = inner.ids[old].take();
+            ids[new as usize] = inner.ids[old].clone();
             metadata[new as usize] = inner.metadata[old].take();
         }
-        inner.ids = ids;
+        // Renumbering moves every id, so the map is built afresh; the ids
+        // were unique before and compaction only moves them.
+        inner.ids = Ids::from_slots(ids).map_err(|(slot, id)| {
+            Error::Internal(format!(
+                "index {:?}: compaction put id {id:?} in two slots (slot {slot})",
+                self.name
+            ))
+        })?;
         inner.metadata = metadata;
-        for (slot, id) in inner.ids.iter().enumerate() {
-            if let Some(id) = id {
-                inner.slot_of.insert(id.clone(), slot as u32);
-            }
-        }
-        inner.slot_of.shrink_to_fit();
         // The attribute index is keyed by slot, and the slots were renumbered.
         inner.rebuild_attrs();
         let stats = CompactStats {

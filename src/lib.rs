@@ -9,6 +9,7 @@ pub mod error;
 pub mod ffi;
 pub mod filter;
 pub mod hnsw;
+mod idmap;
 pub mod index;
 pub mod lhv1;
 pub mod log;

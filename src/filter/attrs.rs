@@ -13,6 +13,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use std::ops::Bound::{self, Excluded, Included, Unbounded};
 
+use crate::idmap::Ids;
 use super::{Bitset, IdOp, Node, Op, Range, Scalar};
 
 /// A sorted set in one allocation: evaluating walks it at memory speed
@@ -222,11 +223,7 @@ impl AttrIndex {
     }
 
     /// The live slots matching `node`; `slot_of` resolves `$id`.
-    pub(crate) fn eval<S: std::hash::BuildHasher>(
-        &self,
-        node: &Node,
-        slot_of: &HashMap<Arc<str>, u32, S>,
-    ) -> Bitset {
+    pub(crate) fn eval(&self, node: &Node, slot_of: &Ids) -> Bitset {
         match node {
             Node::And(subs) => {
                 let mut out = self.live.clone();
@@ -283,7 +280,7 @@ impl AttrIndex {
                     };
                     let mut set = Bitset::new(self.live.len());
                     for id in ids {
-                        if let Some(&slot) = slot_of.get(id) {
+                        if let Some(slot) = slot_of.slot(id) {
                             set.insert(slot);
                         }
                     }

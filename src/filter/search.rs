@@ -7,7 +7,7 @@ use crate::parallel::{cores, parallel_map};
 
 /// The live slots matching `filter` (None: all) and how many there are.
 fn matching(inner: &Inner, filter: &Filter) -> (Bitset, usize) {
-    let set = inner.attrs.eval(&filter.root, &inner.slot_of);
+    let set = inner.attrs.eval(&filter.root, &inner.ids);
     let n = set.count();
     (set, n)
 }
@@ -87,7 +87,7 @@ impl Index {
     pub fn count(&self, filter: Option<&Filter>) -> Result<usize> {
         let inner = self.read_checked()?;
         Ok(match filter {
-            None => inner.slot_of.len(),
+            None => inner.ids.live(),
             Some(f) => matching(&inner, f).1,
         })
     }

@@ -5,12 +5,12 @@
 //! and checked: a damaged blob is rejected before the id table, the most
 //! expensive part of an index per byte of blob, is allocated.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::reader::{put_u32, put_u64, Reader};
 use crate::error::{Error, Result};
 use crate::hnsw::Graph;
+use crate::idmap::Ids;
 use crate::index::{validate_id, MAX_ID_BYTES};
 
 /// Per slot, in slot order: the id's length, then its bytes (none for a
@@ -95,18 +95,18 @@ fn read_one<'a>(r: &mut Reader<'a>, slot: u64) -> Result<Option<&'a str>> {
         })
 }
 
-/// Per slot the id (None for a tombstone), and the slot of each live id.
-pub(super) type Ids = (Vec<Option<Arc<str>>>, HashMap<Arc<str>, u32>);
 
 /// The ids of a checked section, which must agree with the graph's
 /// tombstones.
 pub(super) fn build(c: Checked<'_>, graph: &Graph) -> Result<Ids> {
     let mut r = c.first;
     let mut ids: Vec<Option<Arc<str>>> = Vec::with_capacity(c.slots);
-    let mut slot_of: HashMap<Arc<str>, u32> = HashMap::with_capacity(c.live as usize);
+    // Where each id's bytes start, to name a repeated one by its offset.
+    let mut offsets: Vec<usize> = Vec::with_capacity(c.slots);
     for slot in 0..c.slots {
         let at = r.offset();
         let id = read_one(&mut r, slot as u64)?;
+        offsets.push(at + 4);
         if id.is_some() == graph.is_deleted(slot as u32) {
             return Err(Error::Corrupt(format!(
                 "graph section: slot {slot} is {} but {} an id",
@@ -118,14 +118,12 @@ pub(super) fn build(c: Checked<'_>, graph: &Graph) -> Result<Ids> {
             ids.push(None);
             continue;
         };
-        let id: Arc<str> = Arc::from(id);
-        if slot_of.insert(id.clone(), slot as u32).is_some() {
-            return Err(Error::Corrupt(format!(
-                "graph section at offset {}: id {id:?} appears twice",
-                at + 4
-            )));
-        }
-        ids.push(Some(id));
+        ids.push(Some(Arc::from(id)));
     }
-    Ok((ids, slot_of))
+    Ids::from_slots(ids).map_err(|(slot, id)| {
+        Error::Corrupt(format!(
+            "graph section at offset {}: id {id:?} appears twice",
+            offsets[slot]
+        ))
+    })
 }

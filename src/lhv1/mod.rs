@@ -93,7 +93,7 @@ pub fn snapshot(index: &Index) -> Result<Snapshot> {
     graph::write_graph(&inner.graph, &mut out);
     Ok(Snapshot {
         params: index.params(),
-        count: inner.slot_of.len() as u64,
+        count: inner.ids.live() as u64,
         metadata,
         graph: out,
         version: index.version(),
@@ -258,11 +258,11 @@ pub fn decode(blob: &[u8]) -> Result<Index> {
             r.remaining()
         )));
     }
-    let (ids, slot_of) = ids::build(checked, &graph)?;
+    let ids = ids::build(checked, &graph)?;
     let mut md: Vec<Option<Arc<str>>> = vec![None; ids.len()];
     // A repeated id takes its last value (docs/lhv1.md, 2).
     envelope::for_each_metadata(e.metadata, |id, text| {
-        let slot = *slot_of.get(id).ok_or_else(|| {
+        let slot = ids.slot(id).ok_or_else(|| {
             corrupt(format!(
                 "metadata names id {id:?}, which is not in the index"
             ))
@@ -272,7 +272,7 @@ pub fn decode(blob: &[u8]) -> Result<Index> {
         md[slot as usize] = Some(Arc::from(text));
         Ok(())
     })?;
-    Ok(Index::from_contents(e.params, graph, ids, slot_of, md))
+    Ok(Index::from_contents(e.params, graph, ids, md))
 }
 
 #[cfg(test)]
