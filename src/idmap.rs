@@ -126,7 +126,11 @@ impl Ids {
     }
 
     /// Room for `slots` slots in all and `new_ids` more ids.
-    pub(crate) fn try_reserve(&mut self, slots: usize, new_ids: usize) -> Result<(), TryReserveError> {
+    pub(crate) fn try_reserve(
+        &mut self,
+        slots: usize,
+        new_ids: usize,
+    ) -> Result<(), TryReserveError> {
         let need = slots.saturating_sub(self.by_slot.len());
         self.by_slot.try_reserve_exact(need)?;
         let Ids {
@@ -204,7 +208,10 @@ mod tests {
         let a: Arc<str> = Arc::from("a");
         let b: Arc<str> = Arc::from("b");
         let ok = Ids::from_slots(vec![Some(a.clone()), None, Some(b.clone())]).unwrap();
-        assert_eq!((ok.slot("a"), ok.slot("b"), ok.live()), (Some(0), Some(2), 2));
+        assert_eq!(
+            (ok.slot("a"), ok.slot("b"), ok.live()),
+            (Some(0), Some(2), 2)
+        );
         let dup = Ids::from_slots(vec![Some(a.clone()), Some(b), None, Some(a.clone())]);
         assert_eq!(dup.err(), Some((3, a)));
     }

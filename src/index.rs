@@ -203,10 +203,16 @@ impl Inner {
             return false;
         };
         self.graph.remove(slot);
-        self.attrs
-            .remove(slot, self.metadata[slot as usize].as_deref());
-        self.metadata[slot as usize] = None;
+        let md = self.metadata.get_mut(slot as usize).and_then(Option::take);
+        self.attrs.remove(slot, md.as_deref());
         true
+    }
+
+    /// The metadata of a slot. `metadata` is shorter than the slots while
+    /// the slots past its end have none (an index that never had metadata
+    /// spends no 16 bytes a slot on it).
+    pub(crate) fn metadata_of(&self, slot: u32) -> Option<&Arc<str>> {
+        self.metadata.get(slot as usize).and_then(Option::as_ref)
     }
 
     /// Rebuilds the attribute index from `ids` and `metadata` (after
@@ -223,7 +229,7 @@ impl Inner {
         Ok(Hit {
             id,
             distance,
-            metadata: self.metadata[slot as usize].clone(),
+            metadata: self.metadata_of(slot).cloned(),
         })
     }
 
@@ -238,25 +244,29 @@ impl Inner {
     /// Room for a batch of `ids` in every per-slot array and the id map,
     /// taken before anything changes so that running out of memory fails the
     /// add with the index untouched.
-    fn try_reserve(&mut self, ids: &[&str]) -> std::result::Result<(), TryReserveError> {
-        let upserted: Vec<u32> = ids
-            .iter()
-            .filter_map(|id| self.ids.slot(id))
-            .collect();
+    fn try_reserve(
+        &mut self,
+        ids: &[&str],
+        with_metadata: bool,
+    ) -> std::result::Result<(), TryReserveError> {
+        let upserted: Vec<u32> = ids.iter().filter_map(|id| self.ids.slot(id)).collect();
         let fresh = self.graph.fresh_slots(ids.len(), &upserted);
         self.graph.try_reserve(fresh, upserted.len())?;
-        // `ids` and `metadata` have one entry per slot, as the graph.
+        // `ids` has one entry per slot, as the graph; `metadata` only once
+        // some item has metadata.
         self.ids
             .try_reserve(self.graph.slots() + fresh, ids.len() - upserted.len())?;
-        let need = (self.graph.slots() + fresh).saturating_sub(self.metadata.len());
-        self.metadata.try_reserve_exact(need)?;
+        if with_metadata {
+            let need = (self.graph.slots() + fresh).saturating_sub(self.metadata.len());
+            self.metadata.try_reserve_exact(need)?;
+        }
         Ok(())
     }
 
     /// What must hold after an add put `ids` into `slots`: O(batch).
     fn check_added(&self, ids: &[&str], slots: &[u32]) -> std::result::Result<(), String> {
         let n = self.graph.slots();
-        if slots.len() != ids.len() || self.ids.len() != n || self.metadata.len() != n {
+        if slots.len() != ids.len() || self.ids.len() != n || self.metadata.len() > n {
             return Err(format!(
                 "after an add of {} items: {} slots placed, {} ids and {} metadata for {n} slots",
                 ids.len(),
@@ -598,7 +608,7 @@ impl Index {
             .ok_or_else(|| Error::NotFound(format!("index {:?} has no id {id:?}", self.name)))?;
         Ok((
             inner.graph.vector(slot).to_vec(),
-            inner.metadata[slot as usize].clone(),
+            inner.metadata_of(slot).cloned(),
         ))
     }
 
@@ -675,7 +685,9 @@ impl Index {
 
         let mut guard = self.write_checked()?;
         let inner = &mut *guard;
-        inner.try_reserve(ids).map_err(|e| {
+        // Metadata takes per-slot room once any item of the index has some.
+        let with_metadata = clean_md.iter().any(Option::is_some) || !inner.metadata.is_empty();
+        inner.try_reserve(ids, with_metadata).map_err(|e| {
             Error::Internal(format!(
                 "index {:?}: no memory for a batch of {} items ({e}); nothing was changed",
                 self.name,
@@ -690,11 +702,15 @@ impl Index {
         let slots = inner.graph.insert_batch(vectors, threads);
         let n = inner.graph.slots();
         inner.ids.resize(n);
-        inner.metadata.resize(n, None);
+        if with_metadata {
+            inner.metadata.resize(n, None);
+        }
         for ((id, md), &slot) in ids.iter().zip(clean_md).zip(&slots) {
             inner.ids.set(slot, Arc::from(*id));
             inner.attrs.insert(slot, md.as_deref());
-            inner.metadata[slot as usize] = md;
+            if md.is_some() {
+                inner.metadata[slot as usize] = md;
+            }
         }
         if self.fault.swap(false, Ordering::SeqCst) {
             if let Some(&slot) = slots.first() {
@@ -843,12 +859,7 @@ impl Index {
     /// allocator slack).
     pub fn memory_bytes(&self) -> usize {
         let inner = self.read();
-        let metadata: usize = inner
-            .metadata
-            .iter()
-            .flatten()
-            .map(|s| s.len() + 16)
-            .sum();
+        let metadata: usize = inner.metadata.iter().flatten().map(|s| s.len() + 16).sum();
         inner.graph.memory_bytes()
             + inner.ids.memory_bytes()
             + metadata
@@ -919,13 +930,16 @@ impl Index {
         let map = inner.graph.compact(threads);
         let live = inner.graph.slots();
         let mut ids: Vec<Option<Arc<str>>> = vec![None; live];
-        let mut metadata: Vec<Option<Arc<str>>> = vec![None; live];
+        let with_metadata = inner.metadata.iter().any(Option::is_some);
+        let mut metadata: Vec<Option<Arc<str>>> = vec![None; if with_metadata { live } else { 0 }];
         for (old, &new) in map.iter().enumerate() {
             if new == crate::hnsw::graph::NO_SLOT {
                 continue;
             }
             ids[new as usize] = inner.ids[old].clone();
-            metadata[new as usize] = inner.metadata[old].take();
+            if let Some(md) = inner.metadata.get_mut(old).and_then(Option::take) {
+                metadata[new as usize] = Some(md);
+            }
         }
         // Renumbering moves every id, so the map is built afresh; the ids
         // were unique before and compaction only moves them.

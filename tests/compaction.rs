@@ -158,3 +158,52 @@ fn compaction_when_the_entry_point_was_removed_and_upserts_after() {
     }
     let _ = base;
 }
+
+/// Metadata is kept per slot only once some item has it: items added before
+/// the first metadata, after it, upserted with and without it, removed and
+/// compacted all keep exactly their own, through an encode and decode.
+#[test]
+fn metadata_arriving_late_survives_upsert_compaction_and_decode() {
+    let idx = Index::new(IndexParams::new("late", DIM as u32, Metric::L2)).unwrap();
+    let base = clustered(300, DIM, 5);
+    let names = ids(300, "v");
+    let row = |i: usize| &base[i * DIM..(i + 1) * DIM];
+    // 0..100 without metadata: no per-slot metadata yet.
+    let first: Vec<&str> = refs(&names)[..100].to_vec();
+    idx.add(&first, &base[..100 * DIM], None).unwrap();
+    let none_bytes = idx.memory_bytes();
+    // 100..200 with metadata.
+    let md: Vec<String> = (100..200).map(|i| format!("{{\"n\":{i}}}")).collect();
+    let md_refs: Vec<Option<&str>> = md.iter().map(|m| Some(m.as_str())).collect();
+    idx.add(
+        &refs(&names)[100..200],
+        &base[100 * DIM..200 * DIM],
+        Some(&md_refs),
+    )
+    .unwrap();
+    assert!(idx.memory_bytes() > none_bytes);
+    // 200..300 without; then v5 gains metadata and v150 loses it by upsert.
+    idx.add(&refs(&names)[200..300], &base[200 * DIM..], None)
+        .unwrap();
+    idx.add(&["v5"], row(5), Some(&[Some("{\"n\":5}")]))
+        .unwrap();
+    idx.add(&["v150"], row(150), None).unwrap();
+    let want = |i: usize| -> Option<String> {
+        ((100..200).contains(&i) && i != 150 || i == 5).then(|| format!("{{\"n\":{i}}}"))
+    };
+    for i in (0..300).step_by(2) {
+        assert_eq!(idx.remove(&[names[i].as_str()]).unwrap(), 1);
+    }
+    idx.compact().unwrap();
+    let back = lhv1::decode(&lhv1::encode(&idx).unwrap()).unwrap();
+    for index in [&idx, &back] {
+        assert_eq!(index.len(), 150);
+        for i in (1..300).step_by(2) {
+            let (v, m) = index.get(&names[i]).unwrap();
+            assert_eq!(v, row(i), "{}", names[i]);
+            assert_eq!(m.as_deref(), want(i).as_deref(), "{}", names[i]);
+            let hit = &index.search(row(i), 1, None).unwrap()[0];
+            assert_eq!(hit.metadata.as_deref(), want(i).as_deref());
+        }
+    }
+}

@@ -550,7 +550,11 @@ fn run_child(a: &Args, name: &str) -> Result<Value, String> {
         "--reps",
         &a.reps.to_string(),
         "--efs",
-        &a.efs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(","),
+        &a.efs
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
     ])
     .args(
         a.pin_core

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use serde_json::Value;
 use std::ops::Bound::{self, Excluded, Included, Unbounded};
 
-use crate::idmap::Ids;
 use super::{Bitset, IdOp, Node, Op, Range, Scalar};
+use crate::idmap::Ids;
 
 /// A sorted set in one allocation: evaluating walks it at memory speed
 /// (a BTreeSet costs several times more per element), and inserts of new

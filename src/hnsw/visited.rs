@@ -150,8 +150,21 @@ mod tests {
     #[test]
     fn candidates_order_as_total_cmp_then_slot() {
         let ds = [
-            f32::NEG_INFINITY, -1e30, -2.0, -1.0, -f32::MIN_POSITIVE, -1e-45, -0.0, 0.0, 1e-45,
-            f32::MIN_POSITIVE, 0.5, 1.0, 1.0000001, 3e38, f32::INFINITY,
+            f32::NEG_INFINITY,
+            -1e30,
+            -2.0,
+            -1.0,
+            -f32::MIN_POSITIVE,
+            -1e-45,
+            -0.0,
+            0.0,
+            1e-45,
+            f32::MIN_POSITIVE,
+            0.5,
+            1.0,
+            1.0000001,
+            3e38,
+            f32::INFINITY,
         ];
         let cands: Vec<Cand> = ds
             .iter()

@@ -95,7 +95,6 @@ fn read_one<'a>(r: &mut Reader<'a>, slot: u64) -> Result<Option<&'a str>> {
         })
 }
 
-
 /// The ids of a checked section, which must agree with the graph's
 /// tombstones.
 pub(super) fn build(c: Checked<'_>, graph: &Graph) -> Result<Ids> {

@@ -259,7 +259,9 @@ pub fn decode(blob: &[u8]) -> Result<Index> {
         )));
     }
     let ids = ids::build(checked, &graph)?;
-    let mut md: Vec<Option<Arc<str>>> = vec![None; ids.len()];
+    // Per slot, allocated at the first metadata: an index without any keeps
+    // it empty, as `Index` does.
+    let mut md: Vec<Option<Arc<str>>> = Vec::new();
     // A repeated id takes its last value (docs/lhv1.md, 2).
     envelope::for_each_metadata(e.metadata, |id, text| {
         let slot = ids.slot(id).ok_or_else(|| {
@@ -269,6 +271,9 @@ pub fn decode(blob: &[u8]) -> Result<Index> {
         })?;
         let text =
             validate_metadata(text).map_err(|e| corrupt(format!("metadata of id {id:?}: {e}")))?;
+        if md.is_empty() {
+            md.resize(ids.len(), None);
+        }
         md[slot as usize] = Some(Arc::from(text));
         Ok(())
     })?;
