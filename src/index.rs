@@ -15,6 +15,7 @@
 
 use std::collections::{HashSet, TryReserveError};
 
+use crate::hnsw::graph::NO_SLOT;
 use crate::idmap::Ids;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -213,6 +214,32 @@ impl Inner {
     /// spends no 16 bytes a slot on it).
     pub(crate) fn metadata_of(&self, slot: u32) -> Option<&Arc<str>> {
         self.metadata.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    /// Moves every slot's id and metadata to `map[slot]` (`NO_SLOT`: a
+    /// tombstone, dropped) after the graph renumbered its slots into
+    /// `slots`, and rebuilds what is keyed by slot.
+    fn renumber(&mut self, map: &[u32], slots: usize) -> std::result::Result<(), String> {
+        let mut ids: Vec<Option<Arc<str>>> = vec![None; slots];
+        let with_metadata = self.metadata.iter().any(Option::is_some);
+        let mut metadata: Vec<Option<Arc<str>>> = vec![None; if with_metadata { slots } else { 0 }];
+        for (old, &new) in map.iter().enumerate() {
+            if new == NO_SLOT {
+                continue;
+            }
+            ids[new as usize] = self.ids[old].clone();
+            if let Some(md) = self.metadata.get_mut(old).and_then(Option::take) {
+                metadata[new as usize] = Some(md);
+            }
+        }
+        // Renumbering moves every id, so the map is built afresh; the ids
+        // were unique before and renumbering only moves them.
+        self.ids = Ids::from_slots(ids)
+            .map_err(|(slot, id)| format!("put id {id:?} in two slots (slot {slot})"))?;
+        self.metadata = metadata;
+        // The attribute index is keyed by slot.
+        self.rebuild_attrs();
+        Ok(())
     }
 
     /// Rebuilds the attribute index from `ids` and `metadata` (after
@@ -699,6 +726,7 @@ impl Index {
         for id in ids {
             inner.forget(id);
         }
+        let live_before = inner.ids.live();
         let slots = inner.graph.insert_batch(vectors, threads);
         let n = inner.graph.slots();
         inner.ids.resize(n);
@@ -723,6 +751,18 @@ impl Index {
             let first = self.failed.set(why).is_ok();
             drop(guard);
             return Err(self.report_stop(first));
+        }
+        // A bulk build (a batch at least as large as the index was, of at
+        // least REORDER_MIN_ITEMS) ends with the slots renumbered for
+        // locality (hnsw/reorder.rs); amortised over the batch it costs about
+        // one copy of each row.
+        if ids.len() >= REORDER_MIN_ITEMS && ids.len() >= live_before {
+            let map = inner.graph.reorder();
+            if let Err(why) = inner.renumber(&map, n) {
+                let first = self.failed.set(format!("reordering {why}")).is_ok();
+                drop(guard);
+                return Err(self.report_stop(first));
+            }
         }
         self.version.fetch_add(1, Ordering::Release);
         drop(guard);
@@ -927,31 +967,17 @@ impl Index {
                 bytes_freed: 0,
             });
         }
-        let map = inner.graph.compact(threads);
-        let live = inner.graph.slots();
-        let mut ids: Vec<Option<Arc<str>>> = vec![None; live];
-        let with_metadata = inner.metadata.iter().any(Option::is_some);
-        let mut metadata: Vec<Option<Arc<str>>> = vec![None; if with_metadata { live } else { 0 }];
-        for (old, &new) in map.iter().enumerate() {
-            if new == crate::hnsw::graph::NO_SLOT {
-                continue;
-            }
-            ids[new as usize] = inner.ids[old].clone();
-            if let Some(md) = inner.metadata.get_mut(old).and_then(Option::take) {
-                metadata[new as usize] = Some(md);
-            }
+        let mut map = inner.graph.compact(threads);
+        // Compaction renumbers every slot anyway: renumber them for locality
+        // too (hnsw/reorder.rs), one renumbering of the ids for both.
+        let order = inner.graph.reorder();
+        for new in map.iter_mut().filter(|n| **n != NO_SLOT) {
+            *new = order[*new as usize];
         }
-        // Renumbering moves every id, so the map is built afresh; the ids
-        // were unique before and compaction only moves them.
-        inner.ids = Ids::from_slots(ids).map_err(|(slot, id)| {
-            Error::Internal(format!(
-                "index {:?}: compaction put id {id:?} in two slots (slot {slot})",
-                self.name
-            ))
-        })?;
-        inner.metadata = metadata;
-        // The attribute index is keyed by slot, and the slots were renumbered.
-        inner.rebuild_attrs();
+        let live = inner.graph.slots();
+        inner
+            .renumber(&map, live)
+            .map_err(|why| Error::Internal(format!("index {:?}: compaction {why}", self.name)))?;
         let stats = CompactStats {
             slots_before,
             slots_after: live,
@@ -985,6 +1011,11 @@ impl Index {
         Ok(())
     }
 }
+
+/// The smallest batch after which `Index::add` renumbers the slots for
+/// locality (when the batch is also at least as large as the index was).
+/// Below it the whole index fits in a core's cache and gains nothing.
+pub const REORDER_MIN_ITEMS: usize = 10_000;
 
 /// Tombstones (removed items still holding their slot) above this share of
 /// an index's slots make a save compact the index first ([`Index::compact`]),

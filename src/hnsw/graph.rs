@@ -36,6 +36,8 @@ use crate::parallel::parallel_for;
 // modules they reach the graph's private lists and counters.
 #[path = "compact.rs"]
 mod compact;
+#[path = "reorder.rs"]
+mod reorder;
 #[path = "repair.rs"]
 mod repair;
 
