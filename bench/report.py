@@ -69,7 +69,7 @@ def main():
         return
     v, vq, vqc = summary["vectord"]
     print()
-    for peer in [p for p in summary if p != "vectord"]:
+    for peer in [p for p in summary if p not in ("vectord", "vectord-int8")]:
         e, q, qc = summary[peer]
         parts = [f"build {v['build_s'] / e['build_s']:.2f}x "
                  f"(CPU {v['build_cpu_s'] / max(e['build_cpu_s'], 1e-9):.2f}x)"]
@@ -86,6 +86,16 @@ def main():
         print(f"- **vectord / best of {', '.join(p for p in PEERS if p in summary)}**: "
               f"QPS@0.95 {vq / bq:.2f}x wall, {vqc / bqc:.2f}x thread-CPU (target >= 1.10); "
               f"build {v['build_s'] / bb:.2f}x (target <= 1.00)")
+    if "vectord-int8" in summary and best:
+        i8, iq, iqc = summary["vectord-int8"]
+        bq = max(b[1] for b in best)
+        bqc = max(b[2] for b in best)
+        ratio = f"{iq / bq:.2f}x wall, {iqc / bqc:.2f}x thread-CPU" if iq else "0.95 not reached"
+        print(f"- **vectord int8 / best f32 peer**: QPS@0.95 {ratio} (target >= 1.5, floor 1.2); "
+              f"memory {i8['bytes_per_vector_rss'] / v['bytes_per_vector_rss']:.2f}x vectord f32 "
+              f"(target <= 1.3); recall at each ef minus f32's: "
+              + " ".join(f"{a['ef']}:{a['recall'] - b['recall']:+.4f}"
+                         for a, b in zip(i8["rows"], v["rows"]) if a["ef"] == b["ef"]))
     if "hnswlib" in summary and summary["hnswlib"][0]["bytes_per_vector_rss"] > 0:
         h = summary["hnswlib"][0]
         print(f"- memory vs hnswlib: {v['bytes_per_vector_rss'] / h['bytes_per_vector_rss']:.2f}x "

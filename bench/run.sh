@@ -60,7 +60,7 @@ run() {  # name dir metric engines...
     echo "################ $name ($metric) ################"
     for e in "$@"; do
         case "$e" in
-            vectord|hnsw_rs) "$BENCH" "${args[@]}" --engine "$e" --json "$OUT/$name.$e.json" ;;
+            vectord|vectord-int8|hnsw_rs) "$BENCH" "${args[@]}" --engine "$e" --json "$OUT/$name.$e.json" ;;
             *) python3 bench/peers_bench.py --engine "$e" "${args[@]}" --json "$OUT/$name.$e.json" ;;
         esac
         results+=("$OUT/$name.$e.json")
@@ -70,11 +70,11 @@ run() {  # name dir metric engines...
 
 if [ "$SCALE" = 1 ]; then
     synth bench/data/synth-1m 1000000
-    run synth-1m-128 bench/data/synth-1m l2 vectord hnswlib faiss
+    run synth-1m-128 bench/data/synth-1m l2 vectord vectord-int8 hnswlib faiss
     exit 0
 fi
 synth bench/data/synth-100k 100000
-ENGINES=(vectord hnswlib faiss usearch)
+ENGINES=(vectord vectord-int8 hnswlib faiss usearch)
 [ "$HNSW_RS" = 1 ] && ENGINES+=(hnsw_rs)
 run wordnet-minilm-30k "$SHARED/wordnet-minilm-30k" cosine "${ENGINES[@]}"
 run synth-100k-128 bench/data/synth-100k l2 "${ENGINES[@]}"

@@ -45,7 +45,7 @@ fn int8_recall_is_within_001_of_f32_at_the_same_ef() {
         let f = build(metric, Quantization::None, &base, dim);
         let q = build(metric, Quantization::Int8, &base, dim);
         assert!(q.quantizer_trained() && !f.quantizer_trained());
-        for ef in [16, 64] {
+        for ef in [10, 16, 64] {
             let rf = recall(&f, &base, dim, &queries, ef);
             let rq = recall(&q, &base, dim, &queries, ef);
             eprintln!("{metric:?} ef {ef}: f32 recall {rf:.4}, int8 {rq:.4}");

@@ -3,7 +3,7 @@
 //!
 //!     cargo run --release -p vectord-bench -- --base B.fvecs --query Q.fvecs \
 //!         --gt GT.ivecs --metric cosine|l2 --m 16 --ef-construction 200 \
-//!         --threads 2 [--engine vectord|hnsw_rs|all] [--json OUT]
+//!         --threads 2 [--engine vectord|vectord-int8|hnsw_rs|all] [--json OUT]
 //!
 //! With `--engine all` (the default) the bench re-executes itself once per
 //! engine, so each engine's peak RSS is its own process's.
@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 const EFS: [usize; 10] = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256];
 const K: usize = 10;
 const TARGET_RECALL: f64 = 0.95;
-const ENGINES: [&str; 2] = ["vectord", "hnsw_rs"];
+const ENGINES: [&str; 3] = ["vectord", "vectord-int8", "hnsw_rs"];
 /// Marks the one line of a child's stdout that carries its results.
 const RESULT_TAG: &str = "@@RESULT ";
 
@@ -46,7 +46,7 @@ struct Args {
 
 const USAGE: &str = "usage: vectord-bench --base B.fvecs --query Q.fvecs --gt GT.ivecs \
 --metric cosine|l2 [--m 16] [--ef-construction 200] [--threads 2] \
-[--engine vectord|hnsw_rs|all] [--pin-core N] [--json OUT] [--efs 16,32,...] [--reps 3]";
+[--engine vectord|vectord-int8|hnsw_rs|all] [--pin-core N] [--json OUT] [--efs 16,32,...] [--reps 3]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -116,7 +116,7 @@ fn parse_args() -> Result<Args, String> {
     }
     if a.engine != "all" && !ENGINES.contains(&a.engine.as_str()) {
         return Err(format!(
-            "--engine must be vectord, hnsw_rs or all, got {:?}",
+            "--engine must be vectord, vectord-int8, hnsw_rs or all, got {:?}",
             a.engine
         ));
     }
@@ -285,10 +285,17 @@ impl Engine for Vectord {
     }
 
     fn note(&self) -> String {
-        format!(
-            "vectord native HNSW (SIMD kernel {})",
-            vectord::hnsw::distance::kernel_name()
-        )
+        match self.index.params().quantization {
+            vectord::Quantization::Int8 => format!(
+                "vectord native HNSW, int8 walk + f32 re-rank (int8 kernel {}, f32 kernel {})",
+                vectord::hnsw::quant::ip_kernel_name(),
+                vectord::hnsw::distance::kernel_name()
+            ),
+            _ => format!(
+                "vectord native HNSW (SIMD kernel {})",
+                vectord::hnsw::distance::kernel_name()
+            ),
+        }
     }
 }
 
@@ -377,7 +384,7 @@ fn run_engine(a: &Args, name: &str) -> Result<Value, String> {
     let data = load(a)?;
     let (n, dim) = (data.base.rows, data.base.dim);
     let mut engine: Box<dyn Engine> = match name {
-        "vectord" => {
+        "vectord" | "vectord-int8" => {
             let metric = if a.metric == "cosine" {
                 vectord::hnsw::Metric::Cosine
             } else {
@@ -386,6 +393,9 @@ fn run_engine(a: &Args, name: &str) -> Result<Value, String> {
             let mut p = vectord::index::IndexParams::new("bench", dim as u32, metric);
             p.m = a.m as u32;
             p.ef_construction = a.ef_construction as u32;
+            if name == "vectord-int8" {
+                p.quantization = vectord::Quantization::Int8;
+            }
             Box::new(Vectord {
                 index: vectord::index::Index::new(p).map_err(|e| e.to_string())?,
                 names: (0..n).map(|i| i.to_string()).collect(),

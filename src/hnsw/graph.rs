@@ -149,6 +149,9 @@ pub struct Graph {
     /// The int8 codes once the quantizer is trained (quant.rs,
     /// `QUANT_TRAIN_MIN`); None before, and always under `Quantization::None`.
     pub(crate) codes: Option<Box<Codes>>,
+    /// Room for the codes, reserved by `try_reserve` when the coming batch
+    /// trains the quantizer, used by `train_codes`.
+    codes_room: Vec<u8>,
 }
 
 impl std::fmt::Debug for Graph {
@@ -210,6 +213,7 @@ impl Graph {
             rng: seed,
             quantization: Quantization::None,
             codes: None,
+            codes_room: Vec::new(),
         }
     }
 
@@ -257,11 +261,18 @@ impl Graph {
         }
         let dim = self.params.dim;
         let qz = Quantizer::train(&self.vectors, dim);
-        self.codes = Some(Box::new(Codes::build(
+        // A retrain writes over the old codes' buffer (it reads only the
+        // vectors), so it needs no second one either.
+        let room = match self.codes.take() {
+            Some(old) if self.codes_room.capacity() == 0 => old.codes,
+            _ => std::mem::take(&mut self.codes_room),
+        };
+        self.codes = Some(Box::new(Codes::build_in(
             qz,
             &self.vectors,
             dim,
             self.params.metric,
+            room,
         )));
     }
 
@@ -301,6 +312,7 @@ impl Graph {
             rng,
             quantization: Quantization::None,
             codes: None,
+            codes_room: Vec::new(),
         };
         g.indeg = g.count_in_degrees();
         g
@@ -882,9 +894,10 @@ impl Graph {
             // trains the quantizer.
             let slots = self.slots().saturating_add(fresh);
             if self.codes.is_none() && slots >= QUANT_TRAIN_MIN {
-                // Training builds fresh arrays: check they fit now.
-                let mut probe: Vec<u8> = Vec::new();
-                probe.try_reserve_exact(slots.saturating_mul(self.params.dim))?;
+                // Training needs room for every slot's codes: take it now.
+                let need = slots.saturating_mul(self.params.dim);
+                self.codes_room.clear();
+                self.codes_room.try_reserve_exact(need)?;
             }
             if let Some(c) = self.codes.as_mut() {
                 c.codes.try_reserve_exact(need(self.params.dim))?;
@@ -1097,6 +1110,7 @@ impl Graph {
             + self.free.capacity() * 4
             + self.indeg.capacity() * 4
             + self.codes.as_ref().map_or(0, |c| c.memory_bytes())
+            + self.codes_room.capacity()
     }
 }
 

@@ -233,9 +233,23 @@ pub struct Codes {
 impl Codes {
     /// Codes for every row of `vectors` under `quantizer`.
     pub fn build(quantizer: Quantizer, vectors: &[f32], dim: usize, metric: Metric) -> Codes {
+        Codes::build_in(quantizer, vectors, dim, metric, Vec::new())
+    }
+
+    /// As `build`, writing the codes into `room` (cleared first): a buffer
+    /// reserved before anything changed, so training cannot run out of
+    /// memory half way and no second buffer of that size comes and goes.
+    pub fn build_in(
+        quantizer: Quantizer,
+        vectors: &[f32],
+        dim: usize,
+        metric: Metric,
+        mut room: Vec<u8>,
+    ) -> Codes {
+        room.clear();
         let mut c = Codes {
             quantizer,
-            codes: Vec::new(),
+            codes: room,
             norms: Vec::new(),
             l2: metric == Metric::L2,
         };

@@ -34,6 +34,10 @@ impl Graph {
             s.visited.reset(self.slots());
             s.frontier.clear();
             s.best.clear();
+            s.spill.clear();
+            // At a small ef the ef best estimates can miss a true neighbour
+            // that the next few estimates hold: re-rank at least 2k.
+            let spill_max = (2 * k).saturating_sub(ef);
             s.visited.insert(start.slot);
             s.frontier.push(Reverse(start));
             let keep = |slot: u32| !(skip_deleted && self.deleted[slot as usize]);
@@ -66,7 +70,13 @@ impl Graph {
                         if keep(n) {
                             s.best.push(cand);
                             if s.best.len() > ef {
-                                s.best.pop();
+                                let out = s.best.pop();
+                                if spill_max > 0 {
+                                    s.spill.extend(out);
+                                    if s.spill.len() > spill_max {
+                                        s.spill.pop();
+                                    }
+                                }
                             }
                             worst = bound(&s.best);
                         }
@@ -77,6 +87,7 @@ impl Graph {
             let mut out: Vec<Cand> = s
                 .best
                 .drain()
+                .chain(s.spill.drain())
                 .map(|c| Cand {
                     dist: self.distance_to(q, c.slot),
                     slot: c.slot,

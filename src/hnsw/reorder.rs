@@ -11,7 +11,6 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::{Entry, Graph, NO_SLOT};
-use crate::hnsw::quant::Codes;
 
 /// Moves row `old` of `data` (rows of `width`) to row `new_of_old[old]`,
 /// in place, following each cycle of the permutation with one spare row.
@@ -136,15 +135,13 @@ impl Graph {
             .unwrap_or_else(|p| p.into_inner())
             .iter_mut()
             .for_each(|s| *s = map[*s as usize]);
-        if let Some(c) = self.codes.take() {
-            // The same quantizer: the codes of the moved rows are the codes
-            // they had (encoding is deterministic).
-            self.codes = Some(Box::new(Codes::build(
-                c.quantizer,
-                &self.vectors,
-                dim,
-                self.params.metric,
-            )));
+        if let Some(c) = self.codes.as_mut() {
+            // Moved with their rows, in place: building them again would
+            // hold two copies at the peak.
+            permute_rows(&mut c.codes, dim, &map);
+            if !c.norms.is_empty() {
+                permute_rows(&mut c.norms, 1, &map);
+            }
         }
         if let Some(e) = self.entry() {
             self.set_entry(Some(Entry {

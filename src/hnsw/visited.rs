@@ -103,6 +103,9 @@ pub struct Scratch {
     pub best: BinaryHeap<Cand>,
     /// Neighbour ids copied out of a list before they are visited.
     pub links: Vec<u32>,
+    /// The int8 walk's runners-up: the best of what `best` evicted, so the
+    /// exact re-rank sees at least 2k candidates (quant_search.rs).
+    pub spill: BinaryHeap<Cand>,
 }
 
 impl Scratch {
@@ -112,6 +115,7 @@ impl Scratch {
             frontier: BinaryHeap::new(),
             best: BinaryHeap::new(),
             links: Vec::new(),
+            spill: BinaryHeap::new(),
         }
     }
 }
