@@ -116,6 +116,7 @@ impl Graph {
 
     #[inline(always)]
     fn prefetch_codes(&self, codes: &Codes, slot: u32) {
-        super::prefetch_row(&codes.codes, slot as usize * self.params.dim);
+        let d = self.params.dim;
+        super::prefetch_row(&codes.codes, slot as usize * d, d);
     }
 }
