@@ -27,6 +27,7 @@ use std::collections::TryReserveError;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use super::arena::Arena;
 use super::distance::{DistFn, Metric};
 use super::quant::{Codes, Quantization, Quantizer, QUANT_TRAIN_MIN};
 use super::visited::{with_scratch, Cand, Scratch};
@@ -123,7 +124,7 @@ pub struct Graph {
     pub(crate) params: GraphParams,
     dist: DistFn,
     /// `slots * dim` components; cosine vectors are stored normalised.
-    pub(crate) vectors: Vec<f32>,
+    pub(crate) vectors: Arena,
     /// Per slot `1 + 2m` words: the count, then the neighbour slots.
     pub(crate) layer0: Vec<AtomicU32>,
     /// Per slot, `level * (1 + m)` words for levels 1..=level.
@@ -213,7 +214,7 @@ impl Graph {
         Graph {
             dist: DistFn::new(params.metric),
             params,
-            vectors: Vec::new(),
+            vectors: Arena::new(),
             layer0: Vec::new(),
             upper: Vec::new(),
             levels: Vec::new(),
@@ -295,7 +296,7 @@ impl Graph {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_parts(
         params: GraphParams,
-        vectors: Vec<f32>,
+        vectors: Arena,
         layer0: Vec<AtomicU32>,
         upper: Vec<Box<[AtomicU32]>>,
         levels: Vec<u8>,
@@ -822,7 +823,7 @@ impl Graph {
             self.deleted.reserve(fresh);
             self.locks.reserve(fresh);
             self.indeg.reserve(fresh);
-            super::hugepages::advise_capacity(&self.vectors);
+            self.vectors.advise_huge_pages();
             super::hugepages::advise_capacity(&self.layer0);
         }
         let mut reuse = reused.into_iter();
@@ -902,7 +903,7 @@ impl Graph {
         self.deleted.try_reserve_exact(fresh)?;
         self.locks.try_reserve_exact(fresh)?;
         self.indeg.try_reserve_exact(fresh)?;
-        super::hugepages::advise_capacity(&self.vectors);
+        self.vectors.advise_huge_pages();
         super::hugepages::advise_capacity(&self.layer0);
         if self.quantization == Quantization::Int8 {
             // Room for every slot's codes: the batch may be the one that

@@ -2,6 +2,7 @@
 //! binary form is in `crate::lhv1::graph`).
 //! It knows slots and vectors only; ids and metadata live in `Index`.
 
+pub mod arena;
 pub mod distance;
 pub mod graph;
 pub(crate) mod hugepages;

@@ -795,7 +795,7 @@ mod tests {
         }
         Graph::from_parts(
             params,
-            vectors,
+            crate::hnsw::arena::Arena::from_slice(&vectors),
             layer0,
             (0..n).map(|_| Vec::new().into_boxed_slice()).collect(),
             vec![0; n],

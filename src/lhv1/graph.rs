@@ -7,6 +7,7 @@
 //! length is known and checked, so a damaged section fails before its big
 //! arrays are copied.
 
+use crate::hnsw::arena::Arena;
 use crate::hnsw::hugepages::advise_huge_pages;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -323,8 +324,13 @@ pub(super) fn read_graph(
 }
 
 /// The vectors array, checked to be finite. `at` is its offset in the blob.
-fn read_vectors(bytes: &[u8], at: usize, dim: usize) -> Result<Vec<f32>> {
-    let vectors = get_words::<f32>(bytes);
+fn read_vectors(bytes: &[u8], at: usize, dim: usize) -> Result<Arena> {
+    let vectors = Arena::try_filled(bytes.len() / 4, |dst| {
+        for (d, b) in dst.iter_mut().zip(bytes.chunks_exact(4)) {
+            *d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+    })
+    .map_err(|e| Error::Internal(format!("no memory for {} vector bytes: {e}", bytes.len())))?;
     // Branch-free scan (vectorises); the position only on failure.
     if vectors.iter().fold(false, |bad, v| bad | !v.is_finite()) {
         let i = vectors.iter().position(|v| !v.is_finite()).unwrap_or(0);
