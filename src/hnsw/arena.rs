@@ -1,41 +1,83 @@
-//! The f32 matrix of every slot's vector, 64-byte aligned.
+//! Row storage aligned to cache lines: every slot's f32 vector, and the
+//! int8 codes.
 //!
 //! A `Vec<f32>` from the system allocator starts 16 bytes past a 64-byte
 //! boundary (glibc puts its chunk header there), so every 512-byte row of a
 //! 128-d index straddled 9 cache lines instead of 8, and a 384-d row 25
 //! instead of 24: each distance read one line more than the data. Here the
 //! storage is a vector of 64-byte blocks, so a row starts on a line whenever
-//! `dim` is a multiple of 16 (128, 384, 768, 1536 ...).
+//! its size is a multiple of 64 bytes (f32 rows of 128, 384, 768, 1536
+//! components; code rows of 128 or 384 bytes).
 //!
-//! It reads and writes as a `[f32]` (Deref), and grows like a `Vec`.
+//! It reads and writes as a `[T]` (Deref), and grows like a `Vec`.
 
 use std::collections::TryReserveError;
 
-/// One cache line of components.
-#[derive(Clone, Copy, Default)]
+/// One cache line.
+#[derive(Clone, Copy)]
 #[repr(C, align(64))]
-struct Line([f32; LANES]);
+struct Line([u8; LINE]);
 
-const LANES: usize = 16;
+const LINE: usize = 64;
 
-#[derive(Clone, Default)]
-pub struct Arena {
-    /// `len.div_ceil(LANES)` lines; components past `len` are zero.
-    lines: Vec<Line>,
-    /// Components in use.
-    len: usize,
+/// Element types an arena holds: plain numbers for which every bit pattern,
+/// all zeros included, is a value.
+///
+/// # Safety
+/// Implementors have no padding, accept every bit pattern and need an
+/// alignment of at most 64.
+pub unsafe trait Plain: Copy + PartialEq + 'static {
+    const ZERO: Self;
+}
+// SAFETY: plain numbers.
+unsafe impl Plain for f32 {
+    const ZERO: f32 = 0.0;
+}
+// SAFETY: plain numbers.
+unsafe impl Plain for u8 {
+    const ZERO: u8 = 0;
 }
 
-impl Arena {
-    pub fn new() -> Arena {
-        Arena::default()
+pub struct Arena<T: Plain> {
+    /// Enough lines for `len` elements; bytes past them are zero.
+    lines: Vec<Line>,
+    /// Elements in use.
+    len: usize,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: Plain> Clone for Arena<T> {
+    fn clone(&self) -> Self {
+        Arena {
+            lines: self.lines.clone(),
+            len: self.len,
+            _t: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: Plain> Default for Arena<T> {
+    fn default() -> Self {
+        Arena::new()
+    }
+}
+
+impl<T: Plain> Arena<T> {
+    const PER_LINE: usize = LINE / std::mem::size_of::<T>();
+
+    pub fn new() -> Arena<T> {
+        Arena {
+            lines: Vec::new(),
+            len: 0,
+            _t: std::marker::PhantomData,
+        }
     }
 
-    /// The components of `v`, copied into aligned storage.
-    pub fn from_slice(v: &[f32]) -> Arena {
+    /// The elements of `v`, copied into aligned storage.
+    pub fn from_slice(v: &[T]) -> Arena<T> {
         let mut a = Arena::new();
         a.reserve(v.len());
-        a.resize(v.len(), 0.0);
+        a.resize(v.len(), T::ZERO);
         a.copy_from_slice(v);
         a
     }
@@ -43,22 +85,25 @@ impl Arena {
     /// An arena of `len` components written by `fill` (which sees them all,
     /// zeroed first), with the room advised for huge pages before the first
     /// write. Fails only for lack of memory.
-    pub fn try_filled(len: usize, fill: impl FnOnce(&mut [f32])) -> Result<Arena, TryReserveError> {
+    pub fn try_filled(
+        len: usize,
+        fill: impl FnOnce(&mut [T]),
+    ) -> Result<Arena<T>, TryReserveError> {
         let mut a = Arena::new();
         a.try_reserve_exact(len)?;
         super::hugepages::advise_huge_pages(a.lines.as_ptr().cast(), a.capacity_bytes());
-        a.resize(len, 0.0);
+        a.resize(len, T::ZERO);
         fill(&mut a);
         Ok(a)
     }
 
     fn lines_for(len: usize) -> usize {
-        len.div_ceil(LANES)
+        len.div_ceil(Self::PER_LINE)
     }
 
-    /// Components the arena can hold without reallocating.
+    /// Elements the arena can hold without reallocating.
     pub fn capacity(&self) -> usize {
-        self.lines.capacity() * LANES
+        self.lines.capacity() * Self::PER_LINE
     }
 
     fn capacity_bytes(&self) -> usize {
@@ -82,16 +127,16 @@ impl Arena {
         super::hugepages::advise_huge_pages(self.lines.as_ptr().cast(), self.capacity_bytes());
     }
 
-    /// Grows (new components `value`) or shrinks to `len` components.
-    pub fn resize(&mut self, len: usize, value: f32) {
+    /// Grows (new elements `value`) or shrinks to `len` elements.
+    pub fn resize(&mut self, len: usize, value: T) {
         if len <= self.len {
             self.truncate(len);
             return;
         }
         let old = self.len;
-        self.lines.resize(Self::lines_for(len), Line::default());
+        self.lines.resize(Self::lines_for(len), Line([0; LINE]));
         self.len = len;
-        if value != 0.0 {
+        if value != T::ZERO {
             self[old..len].fill(value);
         }
     }
@@ -102,11 +147,12 @@ impl Arena {
         }
         self.lines.truncate(Self::lines_for(len));
         self.len = len;
-        // Keep the promise that components past `len` are zero.
-        let tail = self.lines.len() * LANES;
-        // SAFETY: the lines hold `tail` initialised components.
-        let all = unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<f32>(), tail) };
-        all[len..].fill(0.0);
+        // Keep the promise that elements past `len` are zero.
+        let tail = self.lines.len() * Self::PER_LINE;
+        // SAFETY: the lines hold `tail` initialised elements (T: Plain).
+        let all =
+            unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<T>(), tail) };
+        all[len..].fill(T::ZERO);
     }
 
     pub fn clear(&mut self) {
@@ -119,24 +165,25 @@ impl Arena {
     }
 }
 
-impl std::ops::Deref for Arena {
-    type Target = [f32];
+impl<T: Plain> std::ops::Deref for Arena<T> {
+    type Target = [T];
 
-    fn deref(&self) -> &[f32] {
-        // SAFETY: `lines` holds at least `len` initialised f32s, contiguous
-        // (Line is repr(C) around [f32; 16] with no padding).
-        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.len) }
+    fn deref(&self) -> &[T] {
+        // SAFETY: `lines` holds at least `len` initialised elements,
+        // contiguous (Line is 64 plain bytes, 64-aligned), and every bit
+        // pattern is a T (T: Plain).
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<T>(), self.len) }
     }
 }
 
-impl std::ops::DerefMut for Arena {
-    fn deref_mut(&mut self) -> &mut [f32] {
+impl<T: Plain> std::ops::DerefMut for Arena<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
         // SAFETY: as in `deref`, and `&mut self` is exclusive.
-        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<f32>(), self.len) }
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<T>(), self.len) }
     }
 }
 
-impl std::fmt::Debug for Arena {
+impl<T: Plain> std::fmt::Debug for Arena<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Arena").field("len", &self.len).finish()
     }
@@ -148,7 +195,18 @@ mod tests {
 
     #[test]
     fn rows_start_on_cache_lines_and_grow_like_a_vec() {
-        let mut a = Arena::new();
+        let mut bytes: Arena<u8> = Arena::new();
+        bytes.resize(200, 7);
+        assert_eq!(
+            (
+                bytes.len(),
+                bytes.capacity() % 64,
+                bytes.as_ptr() as usize % 64
+            ),
+            (200, 0, 0)
+        );
+        assert!(bytes.iter().all(|&b| b == 7));
+        let mut a: Arena<f32> = Arena::new();
         assert_eq!(a.as_ptr() as usize % 64, 0);
         for i in 0..100 {
             let len = a.len();
@@ -156,15 +214,24 @@ mod tests {
             assert_eq!(a.as_ptr() as usize % 64, 0);
         }
         assert_eq!(a.len(), 12_800);
-        assert!(a.chunks_exact(128).enumerate().all(|(i, r)| r.iter().all(|&x| x == i as f32)));
+        assert!(a
+            .chunks_exact(128)
+            .enumerate()
+            .all(|(i, r)| r.iter().all(|&x| x == i as f32)));
         a.truncate(12_800 - 64 - 3);
         a.resize(12_800, 0.0);
-        assert!(a[12_800 - 67..].iter().all(|&x| x == 0.0), "shrunk components come back zeroed");
+        assert!(
+            a[12_800 - 67..].iter().all(|&x| x == 0.0),
+            "shrunk components come back zeroed"
+        );
         assert_eq!(a[12_800 - 68], 99.0);
         let b = Arena::from_slice(&a);
         assert_eq!(&b[..], &a[..]);
         assert_eq!(b.as_ptr() as usize % 64, 0);
-        let c = Arena::try_filled(1000, |v| v.iter_mut().enumerate().for_each(|(i, x)| *x = i as f32)).unwrap();
+        let c: Arena<f32> = Arena::try_filled(1000, |v| {
+            v.iter_mut().enumerate().for_each(|(i, x)| *x = i as f32)
+        })
+        .unwrap();
         assert_eq!((c.len(), c[999]), (1000, 999.0));
     }
 }

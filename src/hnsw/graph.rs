@@ -124,7 +124,7 @@ pub struct Graph {
     pub(crate) params: GraphParams,
     dist: DistFn,
     /// `slots * dim` components; cosine vectors are stored normalised.
-    pub(crate) vectors: Arena,
+    pub(crate) vectors: Arena<f32>,
     /// Per slot `1 + 2m` words: the count, then the neighbour slots.
     pub(crate) layer0: Vec<AtomicU32>,
     /// Per slot, `level * (1 + m)` words for levels 1..=level.
@@ -152,7 +152,7 @@ pub struct Graph {
     pub(crate) codes: Option<Box<Codes>>,
     /// Room for the codes, reserved by `try_reserve` when the coming batch
     /// trains the quantizer, used by `train_codes`.
-    codes_room: Vec<u8>,
+    codes_room: Arena<u8>,
 }
 
 impl std::fmt::Debug for Graph {
@@ -228,7 +228,7 @@ impl Graph {
             rng: seed,
             quantization: Quantization::None,
             codes: None,
-            codes_room: Vec::new(),
+            codes_room: Arena::new(),
         }
     }
 
@@ -296,7 +296,7 @@ impl Graph {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_parts(
         params: GraphParams,
-        vectors: Arena,
+        vectors: Arena<f32>,
         layer0: Vec<AtomicU32>,
         upper: Vec<Box<[AtomicU32]>>,
         levels: Vec<u8>,
@@ -327,7 +327,7 @@ impl Graph {
             rng,
             quantization: Quantization::None,
             codes: None,
-            codes_room: Vec::new(),
+            codes_room: Arena::new(),
         };
         g.indeg = g.count_in_degrees();
         g

@@ -20,6 +20,7 @@
 //! then computes the exact same integer, and the walk is identical whichever
 //! kernel the machine picks.
 
+use super::arena::Arena;
 use std::sync::OnceLock;
 
 use super::distance::Metric;
@@ -224,7 +225,7 @@ pub fn sq_norm(x: &[f32]) -> f32 {
 pub struct Codes {
     pub quantizer: Quantizer,
     /// `slots * dim` codes.
-    pub codes: Vec<u8>,
+    pub codes: Arena<u8>,
     /// Per slot |x|^2 under l2; empty otherwise.
     pub norms: Vec<f32>,
     l2: bool,
@@ -233,7 +234,7 @@ pub struct Codes {
 impl Codes {
     /// Codes for every row of `vectors` under `quantizer`.
     pub fn build(quantizer: Quantizer, vectors: &[f32], dim: usize, metric: Metric) -> Codes {
-        Codes::build_in(quantizer, vectors, dim, metric, Vec::new())
+        Codes::build_in(quantizer, vectors, dim, metric, Arena::new())
     }
 
     /// As `build`, writing the codes into `room` (cleared first): a buffer
@@ -244,7 +245,7 @@ impl Codes {
         vectors: &[f32],
         dim: usize,
         metric: Metric,
-        mut room: Vec<u8>,
+        mut room: Arena<u8>,
     ) -> Codes {
         room.clear();
         let mut c = Codes {
@@ -254,6 +255,8 @@ impl Codes {
             l2: metric == Metric::L2,
         };
         let n = vectors.len() / dim.max(1);
+        c.codes.reserve(n * dim);
+        c.codes.advise_huge_pages();
         c.codes.resize(n * dim, 0);
         if c.l2 {
             c.norms.resize(n, 0.0);

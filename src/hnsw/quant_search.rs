@@ -84,15 +84,15 @@ impl Graph {
                 }
             }
             s.links = links;
-            let mut out: Vec<Cand> = s
-                .best
-                .drain()
-                .chain(s.spill.drain())
-                .map(|c| Cand {
-                    dist: self.distance_to(q, c.slot),
-                    slot: c.slot,
-                })
-                .collect();
+            let mut out: Vec<Cand> = s.best.drain().chain(s.spill.drain()).collect();
+            // The re-rank reads ef or more f32 rows scattered over the
+            // arena: ask for them all before the first distance.
+            for c in &out {
+                self.prefetch(c.slot);
+            }
+            for c in &mut out {
+                c.dist = self.distance_to(q, c.slot);
+            }
             out.sort_unstable();
             out.truncate(k);
             out
@@ -118,5 +118,8 @@ impl Graph {
     fn prefetch_codes(&self, codes: &Codes, slot: u32) {
         let d = self.params.dim;
         super::prefetch_row(&codes.codes, slot as usize * d, d);
+        // Under l2 the estimate also reads the row's squared norm, from
+        // another array: one more line per neighbour to ask for early.
+        super::prefetch_row(&codes.norms, slot as usize, 1);
     }
 }

@@ -324,7 +324,7 @@ pub(super) fn read_graph(
 }
 
 /// The vectors array, checked to be finite. `at` is its offset in the blob.
-fn read_vectors(bytes: &[u8], at: usize, dim: usize) -> Result<Arena> {
+fn read_vectors(bytes: &[u8], at: usize, dim: usize) -> Result<Arena<f32>> {
     let vectors = Arena::try_filled(bytes.len() / 4, |dst| {
         for (d, b) in dst.iter_mut().zip(bytes.chunks_exact(4)) {
             *d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
