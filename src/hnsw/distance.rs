@@ -168,7 +168,7 @@ fn select_from(all: &[Kernels], forced: Option<&str>) -> Kernels {
 /// kernels (what the search loop runs) on cache-resident vectors of the two
 /// usual sizes, interleaved, best of several rounds; AVX-512 must win by 5%,
 /// so a near tie (where noise could flip the choice between processes) keeps
-/// AVX2. About a millisecond, once per process.
+/// AVX2. About two milliseconds, once per process.
 fn choose_measured(all: &[Kernels]) -> Kernels {
     #[cfg(target_arch = "x86_64")]
     if let [first, second, ..] = all {
@@ -210,6 +210,14 @@ fn time_pair(a: &Kernels, b: &Kernels) -> (f64, f64) {
         std::hint::black_box(sink);
         t.elapsed().as_secs_f64()
     };
+    // Untimed first: the core powers up its 512-bit units (and may raise
+    // its clock) only after it starts running them, and a process that
+    // measured during that ramp picked AVX2 while its children, measuring
+    // later, picked AVX-512.
+    for _ in 0..20 {
+        run(a);
+        run(b);
+    }
     let (mut ta, mut tb) = (f64::INFINITY, f64::INFINITY);
     for _ in 0..40 {
         ta = ta.min(run(a));
