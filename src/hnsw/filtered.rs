@@ -23,11 +23,16 @@ use super::{with_scratch, Cand, Graph};
 use crate::filter::Bitset;
 
 /// A walk computes about ef * max_degree distances (1,200 to 2,800 at ef
-/// 64, m 16 on wordnet-minilm-30k), each dearer than a scanned one (430 ns
-/// against 70 ns when the matches are cached, 250-360 ns from memory; see
-/// examples/filter_bench.rs). Hence: scan when there are at most this many
-/// times ef * max_degree matches.
-const EXACT_PER_WALK_DISTANCE: usize = 2;
+/// 64, m 16 on wordnet-minilm-30k), each dearer than a scanned one. Hence:
+/// scan when there are at most this many times ef * max_degree matches
+/// (in quarters). Measured on wordnet-minilm-30k at ef 64 (threshold 2 x
+/// 2,048 before, 1 x after, examples/filter_bench.rs): 3,004 evenly spread
+/// matches scan in 229 us and walk in 160 us (recall 0.98); 2,317
+/// clustered ones (`$and` verb + example) scan in 190 us and walk in 245 us.
+/// The crossover sits between, at about 1.25 x ef * max_degree (it was at
+/// 2 x before the aligned arena, huge pages and reordering made each walk
+/// distance cheaper).
+const EXACT_QUARTERS_PER_WALK_DISTANCE: usize = 5;
 
 /// From this share of matching items on, the walk is `walk_wide`: its beam
 /// is bounded like an unfiltered one (FAISS does so at every selectivity,
@@ -56,7 +61,7 @@ impl Graph {
             return Vec::new();
         };
         let ef = ef.max(k);
-        if matches <= EXACT_PER_WALK_DISTANCE * ef * self.max_degree(0) {
+        if matches * 4 <= EXACT_QUARTERS_PER_WALK_DISTANCE * ef * self.max_degree(0) {
             return self.exact_filtered(q, k, allowed);
         }
         // Keeping ef allowed results means walking past about ef / sel
