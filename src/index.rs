@@ -195,6 +195,17 @@ pub(crate) struct Inner {
     /// What filters evaluate against (src/filter); follows every insert and
     /// tombstone, rebuilt with `rebuild_attrs` whenever slots are renumbered.
     pub(crate) attrs: AttrIndex,
+    /// Names this state of the contents: drawn from one process-wide
+    /// counter when the contents are made and at every exclusive lock, so
+    /// no two states (of any two indexes) share one. A filter's cached
+    /// evaluation is valid for the stamp it was made under.
+    pub(crate) stamp: u64,
+}
+
+/// A stamp no contents have had yet (`Inner::stamp`).
+pub(crate) fn next_stamp() -> u64 {
+    static STAMPS: AtomicU64 = AtomicU64::new(0);
+    STAMPS.fetch_add(1, Ordering::Relaxed) + 1
 }
 
 impl Inner {
@@ -380,6 +391,7 @@ impl Index {
                 ids: Ids::new(),
                 metadata: Vec::new(),
                 attrs: AttrIndex::default(),
+                stamp: next_stamp(),
             },
         ))
     }
@@ -488,7 +500,8 @@ impl Index {
                 self.params()
             )));
         }
-        let fresh = other.inner.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut fresh = other.inner.into_inner().unwrap_or_else(|p| p.into_inner());
+        fresh.stamp = next_stamp();
         let mut guard = self.inner.write().unwrap_or_else(|p| p.into_inner());
         *guard = fresh;
         self.ef_search
@@ -533,7 +546,10 @@ impl Index {
 
     /// The exclusive lock, or the reason the index stopped.
     pub(crate) fn write_checked(&self) -> Result<RwLockWriteGuard<'_, Inner>> {
-        let guard = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        // Whatever the holder changes, it is a new state for cached filter
+        // evaluations.
+        guard.stamp = next_stamp();
         if self.failed.get().is_none() && !self.inner.is_poisoned() {
             return Ok(guard);
         }
@@ -928,6 +944,7 @@ impl Index {
                 ids,
                 metadata,
                 attrs,
+                stamp: next_stamp(),
             },
         )
     }

@@ -454,3 +454,58 @@ fn filters_answer_the_same_after_compaction() {
     let after: Vec<String> = filters.iter().map(|f| matching(&idx, f)).collect();
     assert_eq!(before, after);
 }
+
+/// A filter object keeps its last evaluation for the index state it was made
+/// on; reused across upserts, removals, metadata changes, compaction,
+/// reload and two indexes, it must answer as a freshly compiled one.
+#[test]
+fn one_filter_reused_across_changes_and_indexes_sees_every_change() {
+    let idx = fixture();
+    let other = fixture();
+    let red = Filter::new(r#"{"tag": "red"}"#).unwrap();
+    let ids = |i: &Index, f: &Filter| -> String {
+        let mut v: Vec<String> = i
+            .search_filtered(&[0.0, 1.0], 50, Some(64), Some(f))
+            .unwrap()
+            .iter()
+            .map(|h| h.id.to_string())
+            .collect();
+        v.sort();
+        v.concat()
+    };
+    let fresh = |i: &Index| ids(i, &Filter::new(r#"{"tag": "red"}"#).unwrap());
+    let same = |i: &Index| {
+        let want = fresh(i);
+        assert_eq!(ids(i, &red), want);
+        assert_eq!(
+            i.count(Some(&red)).unwrap(),
+            i.count(Some(&Filter::new(r#"{"tag": "red"}"#).unwrap()))
+                .unwrap()
+        );
+        want
+    };
+    assert_eq!(same(&idx), "ab");
+    assert_eq!(same(&idx), "ab", "the cached evaluation");
+    idx.add(&["c"], &[2.0, 1.0], Some(&[Some(r#"{"tag": "red"}"#)]))
+        .unwrap();
+    assert_eq!(same(&idx), "abc");
+    // The other index, then back: each time the right one's slots.
+    other.remove(&["a"]).unwrap();
+    assert_eq!(same(&other), "b");
+    assert_eq!(same(&idx), "abc");
+    idx.add(&["a"], &[0.0, 1.0], None).unwrap();
+    assert_eq!(same(&idx), "bc");
+    idx.remove(&["b"]).unwrap();
+    assert_eq!(same(&idx), "c");
+    idx.compact().unwrap();
+    assert_eq!(same(&idx), "c");
+    let blob = vectord::lhv1::encode(&other).unwrap();
+    idx.replace_contents(vectord::lhv1::decode(&blob).unwrap())
+        .unwrap();
+    assert_eq!(same(&idx), "b");
+    // A batch search shares the cache.
+    let hits = idx
+        .search_batch_filtered(&[0.0, 1.0, 5.0, 1.0], 50, None, Some(&red))
+        .unwrap();
+    assert!(hits.iter().all(|h| h.len() == 1 && &*h[0].id == "b"));
+}

@@ -99,6 +99,48 @@ pub(crate) enum Node {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     pub(crate) root: Node,
+    /// The last evaluation (search.rs): a filter reused for many searches
+    /// of an unchanged index is evaluated once.
+    pub(crate) last: EvalCache,
+}
+
+/// The set of slots a filter matched in one state of one index (`stamp`,
+/// see `Inner::stamp`), and how many.
+#[derive(Default)]
+pub(crate) struct EvalCache(std::sync::Mutex<Option<(u64, Arc<Bitset>, usize)>>);
+
+impl EvalCache {
+    pub(crate) fn get(&self, stamp: u64) -> Option<(Arc<Bitset>, usize)> {
+        let last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match &*last {
+            Some((s, set, n)) if *s == stamp => Some((set.clone(), *n)),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn put(&self, stamp: u64, set: Arc<Bitset>, n: usize) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((stamp, set, n));
+    }
+}
+
+/// A copy starts with nothing cached; the cache never makes two filters
+/// differ.
+impl Clone for EvalCache {
+    fn clone(&self) -> Self {
+        EvalCache::default()
+    }
+}
+
+impl PartialEq for EvalCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for EvalCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EvalCache")
+    }
 }
 
 impl Filter {
@@ -106,13 +148,17 @@ impl Filter {
     /// `Error::InvalidArgument` whose message names the path of the problem,
     /// e.g. `$and[1].price: $gt needs a number`.
     pub fn new(json: &str) -> Result<Filter> {
-        parse::parse(json).map(|root| Filter { root })
+        parse::parse(json).map(|root| Filter {
+            root,
+            last: EvalCache::default(),
+        })
     }
 
     /// The filter that matches every item (`{}`).
     pub fn all() -> Filter {
         Filter {
             root: Node::And(Vec::new()),
+            last: EvalCache::default(),
         }
     }
 }

@@ -1,14 +1,23 @@
 //! Filtered search and counting on `Index`.
 
+use std::sync::Arc;
+
 use super::{Bitset, Filter};
 use crate::error::{Error, Result};
 use crate::index::{Hit, Index, Inner};
 use crate::parallel::{cores, parallel_map};
 
-/// The live slots matching `filter` (None: all) and how many there are.
-fn matching(inner: &Inner, filter: &Filter) -> (Bitset, usize) {
-    let set = inner.attrs.eval(&filter.root, &inner.ids);
+/// The live slots matching `filter` and how many there are: the filter's
+/// last evaluation when it was of this very state of the index (its stamp),
+/// else evaluated now and kept in the filter. At 50% of 30,000 items the
+/// evaluation took about a fifth of a filtered search at ef 10.
+fn matching(inner: &Inner, filter: &Filter) -> (Arc<Bitset>, usize) {
+    if let Some(hit) = filter.last.get(inner.stamp) {
+        return hit;
+    }
+    let set = Arc::new(inner.attrs.eval(&filter.root, &inner.ids));
     let n = set.count();
+    filter.last.put(inner.stamp, set.clone(), n);
     (set, n)
 }
 
