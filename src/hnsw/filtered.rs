@@ -21,6 +21,7 @@ use std::sync::atomic::Ordering;
 
 use super::{with_scratch, Cand, Graph};
 use crate::filter::Bitset;
+use crate::hnsw::visited::Best;
 
 /// A walk computes about ef * max_degree distances (1,200 to 2,800 at ef
 /// 64, m 16 on wordnet-minilm-30k), each dearer than a scanned one. Hence:
@@ -126,20 +127,19 @@ impl Graph {
         s.visited.insert(start.slot);
         s.frontier.push(Reverse(start));
         s.best.push(start);
-        let mut kept: BinaryHeap<Cand> = BinaryHeap::with_capacity(deep + 1);
+        let mut kept = Best::new();
         if allowed.contains(start.slot) {
             kept.push(start);
         }
         let mut links = std::mem::take(&mut s.links);
-        let full = |h: &BinaryHeap<Cand>, n: usize| {
+        let full = |h: &Best, n: usize| {
             if h.len() >= n {
                 h.peek().map_or(f32::INFINITY, |w| w.dist)
             } else {
                 f32::INFINITY
             }
         };
-        let bound =
-            |beam: &BinaryHeap<Cand>, kept: &BinaryHeap<Cand>| full(beam, ef).max(full(kept, deep));
+        let bound = |beam: &Best, kept: &Best| full(beam, ef).max(full(kept, deep));
         let mut worst = bound(&s.best, &kept);
         while let Some(Reverse(c)) = s.frontier.pop() {
             if c.dist > worst {
@@ -199,7 +199,7 @@ impl Graph {
         let mut hop: Vec<u32> = Vec::new();
         let mut computed = 1usize;
         let max_degree = self.max_degree(0);
-        let bound = |best: &BinaryHeap<Cand>| {
+        let bound = |best: &Best| {
             if best.len() >= ef {
                 best.peek().map_or(f32::INFINITY, |w| w.dist)
             } else {

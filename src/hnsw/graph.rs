@@ -610,7 +610,7 @@ impl Graph {
         let mut links = std::mem::take(&mut s.links);
         // The farthest kept result once `best` holds `ef` (else +inf): a
         // neighbour farther than this can neither be kept nor lead anywhere.
-        let bound = |best: &std::collections::BinaryHeap<Cand>| {
+        let bound = |best: &crate::hnsw::visited::Best| {
             if best.len() >= ef {
                 best.peek().map_or(f32::INFINITY, |w| w.dist)
             } else {

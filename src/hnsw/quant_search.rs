@@ -44,7 +44,7 @@ impl Graph {
             if keep(start.slot) {
                 s.best.push(start);
             }
-            let bound = |best: &std::collections::BinaryHeap<Cand>| {
+            let bound = |best: &crate::hnsw::visited::Best| {
                 if best.len() >= ef {
                     best.peek().map_or(f32::INFINITY, |w| w.dist)
                 } else {

@@ -90,6 +90,64 @@ impl PartialOrd for Cand {
     }
 }
 
+/// The best results of a beam, kept sorted nearest first in one array:
+/// what a search reads of them is the farthest (the beam's bound, after
+/// every kept neighbour) and, at the end, all of them in order. A binary
+/// heap gives the farthest as cheaply but pays a sift on every push and
+/// pop and a sort at the end; here a push is a binary search and a short
+/// move (a beam holds ef, tens to hundreds), a pop of the farthest is free
+/// and the end needs no sort.
+#[derive(Default)]
+pub struct Best {
+    sorted: Vec<Cand>,
+}
+
+impl Best {
+    pub fn new() -> Best {
+        Best::default()
+    }
+
+    pub fn clear(&mut self) {
+        self.sorted.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
+    }
+
+    #[inline]
+    pub fn push(&mut self, c: Cand) {
+        let at = self.sorted.partition_point(|x| x < &c);
+        self.sorted.insert(at, c);
+    }
+
+    /// The farthest.
+    #[inline]
+    pub fn peek(&self) -> Option<&Cand> {
+        self.sorted.last()
+    }
+
+    /// Takes out the farthest.
+    #[inline]
+    pub fn pop(&mut self) -> Option<Cand> {
+        self.sorted.pop()
+    }
+
+    /// All of them, nearest first.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Cand> {
+        self.sorted.drain(..)
+    }
+
+    /// All of them, nearest first.
+    pub fn into_vec(self) -> Vec<Cand> {
+        self.sorted
+    }
+}
+
 /// A min-heap entry (BinaryHeap is a max-heap).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Nearest(pub std::cmp::Reverse<Cand>);
@@ -99,8 +157,8 @@ pub struct Scratch {
     pub visited: Visited,
     /// Frontier, nearest first.
     pub frontier: BinaryHeap<std::cmp::Reverse<Cand>>,
-    /// Best results so far, farthest on top.
-    pub best: BinaryHeap<Cand>,
+    /// Best results so far, nearest first.
+    pub best: Best,
     /// Neighbour ids copied out of a list before they are visited.
     pub links: Vec<u32>,
     /// The int8 walk's runners-up: the best of what `best` evicted, so the
@@ -113,7 +171,7 @@ impl Scratch {
         Scratch {
             visited: Visited::new(),
             frontier: BinaryHeap::new(),
-            best: BinaryHeap::new(),
+            best: Best::new(),
             links: Vec::new(),
             spill: BinaryHeap::new(),
         }
@@ -179,6 +237,33 @@ mod tests {
                 let want = a.dist.total_cmp(&b.dist).then(a.slot.cmp(&b.slot));
                 assert_eq!(a.cmp(b), want, "{a:?} vs {b:?}");
             }
+        }
+    }
+
+    /// Best keeps what a max-heap bounded the same way keeps, and drains
+    /// it nearest first.
+    #[test]
+    fn best_matches_a_bounded_binary_heap() {
+        let mut state = 7u64;
+        let mut best = Best::new();
+        let mut heap = BinaryHeap::new();
+        for round in 0..50 {
+            best.clear();
+            heap.clear();
+            let cap = 1 + round % 17;
+            for i in 0..200u32 {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                // Few distinct distances, so ties are broken by slot.
+                let c = Cand { dist: (state >> 60) as f32, slot: i };
+                best.push(c);
+                heap.push(c);
+                if best.len() > cap {
+                    assert_eq!(best.pop(), heap.pop());
+                }
+                assert_eq!(best.peek(), heap.peek());
+            }
+            let want = std::mem::take(&mut heap).into_sorted_vec();
+            assert_eq!(best.drain().collect::<Vec<_>>(), want);
         }
     }
 
