@@ -670,6 +670,11 @@ impl Index {
     /// distance between stored vectors and queries finite; queries obey the
     /// same rules.
     /// Anything else is `InvalidVector`, naming the item and the rule.
+    ///
+    /// A bulk build (a batch of at least `REORDER_MIN_ITEMS`, no smaller
+    /// than the index was) ends by renumbering the graph's slots for memory
+    /// locality (hnsw/reorder.rs): about one copy of each row, invisible
+    /// through the API (ids, vectors, metadata and results are unchanged).
     pub fn add(
         &self,
         ids: &[&str],
