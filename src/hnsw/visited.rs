@@ -254,7 +254,10 @@ mod tests {
             for i in 0..200u32 {
                 state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
                 // Few distinct distances, so ties are broken by slot.
-                let c = Cand { dist: (state >> 60) as f32, slot: i };
+                let c = Cand {
+                    dist: (state >> 60) as f32,
+                    slot: i,
+                };
                 best.push(c);
                 heap.push(c);
                 if best.len() > cap {
