@@ -409,6 +409,49 @@ fn filters_are_shared_by_threads() {
     });
 }
 
+/// Eight threads share one filter (and so its cached evaluation) while a
+/// ninth flips item "c" in and out of the filter: every hit matches the
+/// filter as the index stood when that search ran.
+#[test]
+fn a_shared_filter_follows_changes_made_while_threads_search() {
+    let idx = std::sync::Arc::new(fixture());
+    let f = std::sync::Arc::new(Filter::new(r#"{"tag": "red"}"#).unwrap());
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let (idx, f) = (idx.clone(), f.clone());
+            s.spawn(move || {
+                for i in 0..300 {
+                    let q = [((t + i) % 10) as f32, 1.0];
+                    for h in idx.search_filtered(&q, 5, None, Some(&f)).unwrap() {
+                        let md = h.metadata.as_deref().unwrap_or("");
+                        assert!(
+                            md.contains(r#""tag": "red""#) || md.contains(r#""tag": ["red""#),
+                            "{h:?}"
+                        );
+                    }
+                }
+            });
+        }
+        let idx = idx.clone();
+        s.spawn(move || {
+            for i in 0..300 {
+                let tag = if i % 2 == 0 { "red" } else { "green" };
+                let md = format!(r#"{{"tag": "{tag}"}}"#);
+                idx.add(&["c"], &[2.0, 1.0], Some(&[Some(md.as_str())]))
+                    .unwrap();
+            }
+        });
+    });
+    // The last flip left "c" green.
+    check(&idx, r#"{"tag": "red"}"#, "ab");
+    let hits = idx
+        .search_filtered(&[2.0, 1.0], 10, None, Some(&f))
+        .unwrap();
+    let mut ids: Vec<&str> = hits.iter().map(|h| &*h.id).collect();
+    ids.sort();
+    assert_eq!(ids, ["a", "b"]);
+}
+
 /// `rebuild_filter_index` (what compaction calls after renumbering slots)
 /// gives back the same answers as the index maintained item by item.
 #[test]
