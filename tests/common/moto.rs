@@ -63,8 +63,16 @@ pub fn start() -> Option<Moto> {
         endpoint: format!("http://127.0.0.1:{port}"),
     };
     let deadline = Instant::now() + Duration::from_secs(60);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
     loop {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        // Ready once it answers HTTP, not merely once the port accepts (a
+        // test once failed creating its first bucket right after connect).
+        if TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && agent.get(&format!("{}/", moto.endpoint)).call().is_ok()
+        {
             return Some(moto);
         }
         assert!(Instant::now() < deadline, "moto did not start within 60 s");
