@@ -83,6 +83,25 @@ struct Case {
     filters: Vec<String>,
 }
 
+/// Share of the truth's ids found, over all queries (1 when the truth is
+/// empty: nothing matched and nothing was returned).
+fn recall_at_k(found: &[Vec<vectord::Hit>], truth: &[Vec<u32>]) -> f64 {
+    let (mut hit, mut tot) = (0usize, 0usize);
+    for (f, t) in found.iter().zip(truth) {
+        let want: HashSet<u32> = t.iter().copied().collect();
+        tot += want.len();
+        hit += f
+            .iter()
+            .filter(|h| want.contains(&h.id.parse::<u32>().unwrap()))
+            .count();
+    }
+    if tot == 0 {
+        1.0
+    } else {
+        hit as f64 / tot as f64
+    }
+}
+
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = std::env::args()
@@ -279,10 +298,7 @@ fn main() {
         }
         let qps = nq as f64 / best;
         let ratio = best_plain / best;
-        let (mut hit, mut tot) = (0usize, 0usize);
         for q in 0..nq {
-            let want: HashSet<u32> = truth[q].iter().copied().collect();
-            tot += want.len();
             for h in &results[q] {
                 let i: u32 = h.id.parse().unwrap();
                 assert!(
@@ -290,15 +306,10 @@ fn main() {
                     "{}: non-matching hit",
                     case.name
                 );
-                hit += usize::from(want.contains(&i));
             }
             assert_eq!(results[q].len(), truth[q].len(), "{}: short", case.name);
         }
-        let recall = if tot == 0 {
-            1.0
-        } else {
-            hit as f64 / tot as f64
-        };
+        let recall = recall_at_k(&results, &truth);
         let mut best_fresh = f64::INFINITY;
         for _ in 0..RUNS {
             let t = Instant::now();
@@ -338,20 +349,7 @@ fn main() {
                 }
                 best = best.min(t.elapsed().as_secs_f64());
             }
-            let (mut hit, mut tot) = (0usize, 0usize);
-            for q in 0..nq {
-                let want: HashSet<u32> = truth[q].iter().copied().collect();
-                tot += want.len();
-                hit += found[q]
-                    .iter()
-                    .filter(|h| want.contains(&h.id.parse::<u32>().unwrap()))
-                    .count();
-            }
-            let r = if tot == 0 {
-                1.0
-            } else {
-                hit as f64 / tot as f64
-            };
+            let r = recall_at_k(&found, &truth);
             sweep.push(json!({"ef": ef, "recall": r, "qps": nq as f64 / best}));
             if r >= 0.95 {
                 break;

@@ -67,6 +67,20 @@ impl Ids {
         hasher.hash_one(id)
     }
 
+    /// The table's hash of an entry: that of the id in its slot (the table
+    /// asks when it grows).
+    fn rehash<'a>(
+        by_slot: &'a [Option<Arc<str>>],
+        hasher: &'a RandomState,
+    ) -> impl Fn(&u32) -> u64 + 'a {
+        move |&s| Self::hash(hasher, by_slot[s as usize].as_deref().unwrap_or(""))
+    }
+
+    /// Whether an entry is the one for `id`.
+    fn holds<'a>(by_slot: &'a [Option<Arc<str>>], id: &'a str) -> impl Fn(&u32) -> bool + 'a {
+        move |&s| by_slot[s as usize].as_deref() == Some(id)
+    }
+
     /// How many live items (ids) there are.
     pub(crate) fn live(&self) -> usize {
         self.table.len()
@@ -74,11 +88,8 @@ impl Ids {
 
     /// The slot holding `id`.
     pub(crate) fn slot(&self, id: &str) -> Option<u32> {
-        let by_slot = &self.by_slot;
         self.table
-            .find(Self::hash(&self.hasher, id), |&s| {
-                by_slot[s as usize].as_deref() == Some(id)
-            })
+            .find(Self::hash(&self.hasher, id), Self::holds(&self.by_slot, id))
             .copied()
     }
 
@@ -89,9 +100,7 @@ impl Ids {
             table,
             hasher,
         } = self;
-        table.insert_unique(Self::hash(hasher, id), slot, |&s| {
-            Self::hash(hasher, by_slot[s as usize].as_deref().unwrap_or(""))
-        });
+        table.insert_unique(Self::hash(hasher, id), slot, Self::rehash(by_slot, hasher));
     }
 
     /// Puts `id` in `slot`, which must hold no id, and `id` must be in no
@@ -104,12 +113,9 @@ impl Ids {
 
     /// Takes `id` out; returns the slot it was in (now None).
     pub(crate) fn remove(&mut self, id: &str) -> Option<u32> {
-        let by_slot = &self.by_slot;
         let found = self
             .table
-            .find_entry(Self::hash(&self.hasher, id), |&s| {
-                by_slot[s as usize].as_deref() == Some(id)
-            })
+            .find_entry(Self::hash(&self.hasher, id), Self::holds(&self.by_slot, id))
             .ok()?;
         let (slot, _) = found.remove();
         self.by_slot[slot as usize] = None;
@@ -139,9 +145,7 @@ impl Ids {
             hasher,
         } = self;
         table
-            .try_reserve(new_ids, |&s| {
-                Self::hash(hasher, by_slot[s as usize].as_deref().unwrap_or(""))
-            })
+            .try_reserve(new_ids, Self::rehash(by_slot, hasher))
             // hashbrown's error is capacity overflow or allocation failure;
             // std's TryReserveError has no public constructor, so ask a Vec
             // for the same impossible size to get one.

@@ -777,8 +777,8 @@ impl Index {
         // least REORDER_MIN_ITEMS) ends with the slots renumbered for
         // locality (hnsw/reorder.rs); amortised over the batch it costs about
         // one copy of each row.
-        if ids.len() >= REORDER_MIN_ITEMS && ids.len() >= live_before {
-            let map = inner.graph.reorder();
+        let bulk = ids.len() >= REORDER_MIN_ITEMS && ids.len() >= live_before;
+        if let Some(map) = bulk.then(|| inner.graph.reorder()).flatten() {
             if let Err(why) = inner.renumber(&map, n) {
                 let first = self.failed.set(format!("reordering {why}")).is_ok();
                 drop(guard);
@@ -992,9 +992,10 @@ impl Index {
         let mut map = inner.graph.compact(threads);
         // Compaction renumbers every slot anyway: renumber them for locality
         // too (hnsw/reorder.rs), one renumbering of the ids for both.
-        let order = inner.graph.reorder();
-        for new in map.iter_mut().filter(|n| **n != NO_SLOT) {
-            *new = order[*new as usize];
+        if let Some(order) = inner.graph.reorder() {
+            for new in map.iter_mut().filter(|n| **n != NO_SLOT) {
+                *new = order[*new as usize];
+            }
         }
         let live = inner.graph.slots();
         inner

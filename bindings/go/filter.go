@@ -134,13 +134,7 @@ func (i *Index) SearchFiltered(q []float32, k, ef int, f *Filter) ([]Hit, error)
 		return nil, err
 	}
 	defer f.unlock()
-	capacity := k
-	if capacity > maxInlineHits {
-		capacity = maxInlineHits
-	}
-	if capacity == 0 {
-		capacity = 1
-	}
+	capacity := inlineCapacity(k)
 	buf := make([]C.vectord_hit, capacity)
 	var hits *C.vectord_hits
 	var n C.size_t
@@ -198,13 +192,7 @@ func (i *Index) SearchBatchFiltered(qs []float32, k, ef int, f *Filter) ([][]Hit
 		}
 		return [][]Hit{}, nil
 	}
-	capacity := k
-	if capacity > maxInlineHits {
-		capacity = maxInlineHits
-	}
-	if capacity == 0 {
-		capacity = 1
-	}
+	capacity := inlineCapacity(k)
 	lists := make([]*C.vectord_hits, nq)
 	buf := make([]C.vectord_hit, nq*capacity)
 	counts := make([]C.size_t, nq)

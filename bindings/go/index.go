@@ -5,7 +5,7 @@ package vectord
 #include "vectord.h"
 
 // Copies hits start.. of h into out (at most cap entries); returns the
-// total number of hits in h. Not static: filter.go uses it too.
+// total number of hits in h. Not static: filter.go's search helpers use it.
 size_t vdgo_hits_copy(const vectord_hits *h, size_t start, vectord_hit *out, size_t cap) {
 	size_t n = vectord_hits_len(h);
 	size_t j = 0;
@@ -13,29 +13,6 @@ size_t vdgo_hits_copy(const vectord_hits *h, size_t start, vectord_hit *out, siz
 		out[j] = *vectord_hits_get(h, i);
 	}
 	return n;
-}
-
-// One search and the copy of its first cap hits in a single cgo call.
-static vectord_status vdgo_search(vectord_index *idx, const float *q, size_t k,
-		vectord_hits **hits, vectord_hit *out, size_t cap, size_t *n, vectord_error **err) {
-	vectord_status s = vectord_index_search(idx, q, k, hits, err);
-	if (s == VECTORD_STATUS_OK) {
-		*n = vdgo_hits_copy(*hits, 0, out, cap);
-	}
-	return s;
-}
-
-// A batch search and the copy of the first cap hits of every query (into
-// out[q*cap..]) with each query's hit count in counts[q].
-static vectord_status vdgo_search_batch(vectord_index *idx, size_t nq, const float *qs, size_t k,
-		vectord_hits **lists, vectord_hit *out, size_t cap, size_t *counts, vectord_error **err) {
-	vectord_status s = vectord_index_search_batch(idx, nq, qs, k, lists, err);
-	if (s == VECTORD_STATUS_OK) {
-		for (size_t q = 0; q < nq; q++) {
-			counts[q] = vdgo_hits_copy(lists[q], 0, out + q * cap, cap);
-		}
-	}
-	return s;
 }
 
 void vdgo_hits_free_all(vectord_hits **lists, size_t n) {
@@ -58,6 +35,19 @@ import (
 // maxInlineHits bounds the hits copied out in the search call itself; lists
 // longer than this (k > maxInlineHits) take one more cgo call.
 const maxInlineHits = 256
+
+// inlineCapacity is how many hits per query a search copies out in its own
+// cgo call: k, at most maxInlineHits, at least 1 (the buffer's first
+// element is passed to C).
+func inlineCapacity(k int) int {
+	if k > maxInlineHits {
+		return maxInlineHits
+	}
+	if k == 0 {
+		return 1
+	}
+	return k
+}
 
 // Index is a handle to one HNSW index. It is safe for concurrent use.
 //
@@ -301,103 +291,17 @@ func checkK(k int) error {
 }
 
 // Search returns the k nearest live items to q, nearest first (fewer if the
-// index holds fewer). q must have Dim() components.
+// index holds fewer). q must have Dim() components. It is SearchFiltered
+// with the index's ef_search and no filter.
 func (i *Index) Search(q []float32, k int) ([]Hit, error) {
-	if err := checkK(k); err != nil {
-		return nil, err
-	}
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	if i.ptr == nil {
-		return nil, errClosed("index")
-	}
-	if err := i.checkQuery(q, "query"); err != nil {
-		return nil, err
-	}
-	capacity := k
-	if capacity > maxInlineHits {
-		capacity = maxInlineHits
-	}
-	if capacity == 0 {
-		capacity = 1
-	}
-	buf := make([]C.vectord_hit, capacity)
-	var hits *C.vectord_hits
-	var n C.size_t
-	var cerr *C.vectord_error
-	st := C.vdgo_search(i.ptr, (*C.float)(&q[0]), C.size_t(k), &hits, &buf[0], C.size_t(capacity), &n, &cerr)
-	runtime.KeepAlive(i)
-	if err := takeError(st, cerr); err != nil {
-		return nil, err
-	}
-	if int(n) > capacity {
-		more := make([]C.vectord_hit, int(n))
-		copy(more, buf)
-		C.vdgo_hits_copy(hits, C.size_t(capacity), &more[capacity], n-C.size_t(capacity))
-		buf = more
-	}
-	out := convertHits(buf[:n])
-	C.vectord_hits_free(hits)
-	return out, nil
+	return i.SearchFiltered(q, k, 0, nil)
 }
 
 // SearchBatch searches len(qs)/Dim() queries (row-major) in one call, on
-// all cores; it returns one hit list per query, in order.
+// all cores; it returns one hit list per query, in order. It is
+// SearchBatchFiltered with the index's ef_search and no filter.
 func (i *Index) SearchBatch(qs []float32, k int) ([][]Hit, error) {
-	if err := checkK(k); err != nil {
-		return nil, err
-	}
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	if i.ptr == nil {
-		return nil, errClosed("index")
-	}
-	if len(qs)%i.dim != 0 {
-		return nil, newError(StatusDimensionMismatch, fmt.Sprintf(
-			"index %q: %d query components is not a multiple of dim %d", i.name, len(qs), i.dim))
-	}
-	nq := len(qs) / i.dim
-	if nq == 0 {
-		// Nothing to search, but the library still checks k.
-		var cerr *C.vectord_error
-		st := C.vectord_index_search_batch(i.ptr, 0, nil, C.size_t(k), nil, &cerr)
-		runtime.KeepAlive(i)
-		if err := takeError(st, cerr); err != nil {
-			return nil, err
-		}
-		return [][]Hit{}, nil
-	}
-	capacity := k
-	if capacity > maxInlineHits {
-		capacity = maxInlineHits
-	}
-	if capacity == 0 {
-		capacity = 1
-	}
-	lists := make([]*C.vectord_hits, nq)
-	buf := make([]C.vectord_hit, nq*capacity)
-	counts := make([]C.size_t, nq)
-	var cerr *C.vectord_error
-	st := C.vdgo_search_batch(i.ptr, C.size_t(nq), (*C.float)(&qs[0]), C.size_t(k),
-		&lists[0], &buf[0], C.size_t(capacity), &counts[0], &cerr)
-	runtime.KeepAlive(i)
-	if err := takeError(st, cerr); err != nil {
-		return nil, err
-	}
-	out := make([][]Hit, nq)
-	for q := 0; q < nq; q++ {
-		n := int(counts[q])
-		if n <= capacity {
-			out[q] = convertHits(buf[q*capacity : q*capacity+n])
-			continue
-		}
-		more := make([]C.vectord_hit, n)
-		copy(more, buf[q*capacity:(q+1)*capacity])
-		C.vdgo_hits_copy(lists[q], C.size_t(capacity), &more[capacity], C.size_t(n-capacity))
-		out[q] = convertHits(more)
-	}
-	C.vdgo_hits_free_all(&lists[0], C.size_t(nq))
-	return out, nil
+	return i.SearchBatchFiltered(qs, k, 0, nil)
 }
 
 // convertHits copies C hits (whose strings are still owned by C) into Go.

@@ -91,13 +91,13 @@ impl Graph {
                 return (true, out);
             }
             let done = self.walk_filtered(q, cur, ef, allowed, matches, s);
+            // Nearest first, as both walks leave them.
             let out: Vec<Cand> = s.best.drain().collect();
             (done, out)
         });
         if !done || out.len() < k.min(matches) {
             return self.exact_filtered(q, k, allowed);
         }
-        out.sort_unstable();
         out.truncate(k);
         out
     }
@@ -132,14 +132,7 @@ impl Graph {
             kept.push(start);
         }
         let mut links = std::mem::take(&mut s.links);
-        let full = |h: &Best, n: usize| {
-            if h.len() >= n {
-                h.peek().map_or(f32::INFINITY, |w| w.dist)
-            } else {
-                f32::INFINITY
-            }
-        };
-        let bound = |beam: &Best, kept: &Best| full(beam, ef).max(full(kept, deep));
+        let bound = |beam: &Best, kept: &Best| beam.bound(ef).max(kept.bound(deep));
         let mut worst = bound(&s.best, &kept);
         while let Some(Reverse(c)) = s.frontier.pop() {
             if c.dist > worst {
@@ -155,15 +148,9 @@ impl Graph {
                 if d < worst {
                     let cand = Cand { dist: d, slot: n };
                     s.frontier.push(Reverse(cand));
-                    s.best.push(cand);
-                    if s.best.len() > ef {
-                        s.best.pop();
-                    }
+                    s.best.push_bounded(cand, ef);
                     if allowed.contains(n) {
-                        kept.push(cand);
-                        if kept.len() > deep {
-                            kept.pop();
-                        }
+                        kept.push_bounded(cand, deep);
                     }
                     worst = bound(&s.best, &kept);
                 }
@@ -199,14 +186,7 @@ impl Graph {
         let mut hop: Vec<u32> = Vec::new();
         let mut computed = 1usize;
         let max_degree = self.max_degree(0);
-        let bound = |best: &Best| {
-            if best.len() >= ef {
-                best.peek().map_or(f32::INFINITY, |w| w.dist)
-            } else {
-                f32::INFINITY
-            }
-        };
-        let mut worst = bound(&s.best);
+        let mut worst = s.best.bound(ef);
         while let Some(Reverse(c)) = s.frontier.pop() {
             if c.dist > worst {
                 break;
@@ -269,12 +249,9 @@ impl Graph {
                     let cand = Cand { dist: d, slot: n };
                     s.frontier.push(Reverse(cand));
                     if keep {
-                        s.best.push(cand);
-                        if s.best.len() > ef {
-                            s.best.pop();
-                        }
+                        s.best.push_bounded(cand, ef);
                     }
-                    worst = bound(&s.best);
+                    worst = s.best.bound(ef);
                 }
             }
             if computed > budget {

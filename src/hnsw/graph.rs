@@ -480,21 +480,9 @@ impl Graph {
     /// neighbours at `level` (layer 0 only: upper lists are few and small).
     #[inline(always)]
     fn prefetch_list(&self, slot: u32, level: u8) {
-        #[cfg(target_arch = "x86_64")]
         if level == 0 {
-            let i = slot as usize * (1 + 2 * self.params.m);
-            if i < self.layer0.len() {
-                // SAFETY: the address is inside `layer0`.
-                unsafe {
-                    std::arch::x86_64::_mm_prefetch(
-                        self.layer0.as_ptr().add(i) as *const i8,
-                        std::arch::x86_64::_MM_HINT_T0,
-                    )
-                }
-            }
+            prefetch_row(&self.layer0, slot as usize * (1 + 2 * self.params.m), 1);
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = (slot, level);
     }
 
     /// Greedy descent from the entry point down to `level` (the starting
@@ -608,16 +596,7 @@ impl Graph {
             s.best.push(start);
         }
         let mut links = std::mem::take(&mut s.links);
-        // The farthest kept result once `best` holds `ef` (else +inf): a
-        // neighbour farther than this can neither be kept nor lead anywhere.
-        let bound = |best: &crate::hnsw::visited::Best| {
-            if best.len() >= ef {
-                best.peek().map_or(f32::INFINITY, |w| w.dist)
-            } else {
-                f32::INFINITY
-            }
-        };
-        let mut worst = bound(&s.best);
+        let mut worst = s.best.bound(ef);
         while let Some(std::cmp::Reverse(c)) = s.frontier.pop() {
             if c.dist > worst {
                 break;
@@ -660,11 +639,8 @@ impl Graph {
                     let cand = Cand { dist: d, slot: n };
                     s.frontier.push(std::cmp::Reverse(cand));
                     if keep(n) {
-                        s.best.push(cand);
-                        if s.best.len() > ef {
-                            s.best.pop();
-                        }
-                        worst = bound(&s.best);
+                        s.best.push_bounded(cand, ef);
+                        worst = s.best.bound(ef);
                     }
                 }
             }
@@ -766,7 +742,6 @@ impl Graph {
             self.search_layer(q, cur, self.params.ef_construction, l, true, slot, s);
             found.clear();
             found.extend(s.best.drain());
-            found.sort_unstable();
             if found.is_empty() {
                 // Everything reachable here is a tombstone: keep the walk's
                 // node as the only link so the new node stays reachable.
@@ -1005,7 +980,6 @@ impl Graph {
             let skip_deleted = !self.free.is_empty();
             self.search_layer(q, cur, ef.max(k), 0, skip_deleted, NO_SLOT, s);
             let mut out: Vec<Cand> = s.best.drain().collect();
-            out.sort_unstable();
             out.truncate(k);
             out
         })

@@ -44,14 +44,7 @@ impl Graph {
             if keep(start.slot) {
                 s.best.push(start);
             }
-            let bound = |best: &crate::hnsw::visited::Best| {
-                if best.len() >= ef {
-                    best.peek().map_or(f32::INFINITY, |w| w.dist)
-                } else {
-                    f32::INFINITY
-                }
-            };
-            let mut worst = bound(&s.best);
+            let mut worst = s.best.bound(ef);
             while let Some(Reverse(c)) = s.frontier.pop() {
                 if c.dist > worst {
                     break;
@@ -68,17 +61,13 @@ impl Graph {
                         let cand = Cand { dist: d, slot: n };
                         s.frontier.push(Reverse(cand));
                         if keep(n) {
-                            s.best.push(cand);
-                            if s.best.len() > ef {
-                                let out = s.best.pop();
-                                if spill_max > 0 {
-                                    s.spill.extend(out);
-                                    if s.spill.len() > spill_max {
-                                        s.spill.pop();
-                                    }
+                            let out = s.best.push_bounded(cand, ef);
+                            if spill_max > 0 {
+                                if let Some(out) = out {
+                                    s.spill.push_bounded(out, spill_max);
                                 }
                             }
-                            worst = bound(&s.best);
+                            worst = s.best.bound(ef);
                         }
                     }
                 }

@@ -79,12 +79,13 @@ impl Graph {
     }
 
     /// Renumbers every slot in breadth-first order (see the module docs).
-    /// Returns the new slot of each old one; a graph with tombstones is left
-    /// as it is (identity), since their slots wait in the free list for reuse.
-    pub fn reorder(&mut self) -> Vec<u32> {
+    /// Returns the new slot of each old one, or None when nothing moved: an
+    /// empty graph, or one with tombstones (their slots wait in the free
+    /// list for reuse, so it is left as it is).
+    pub fn reorder(&mut self) -> Option<Vec<u32>> {
         let n = self.slots();
         if n == 0 || !self.free.is_empty() {
-            return (0..n as u32).collect();
+            return None;
         }
         let map = self.bfs_order();
         let dim = self.params.dim;
@@ -149,7 +150,7 @@ impl Graph {
                 level: e.level,
             }));
         }
-        map
+        Some(map)
     }
 }
 
@@ -187,7 +188,7 @@ mod tests {
             let before: Vec<_> = queries.iter().map(|q| g.search(q, 10, 32)).collect();
             let old_vectors = g.vectors.clone();
             let (entry_before, _) = g.entry_point();
-            let map = g.reorder();
+            let map = g.reorder().expect("a graph without tombstones reorders");
             assert_ne!(
                 map,
                 (0..3000u32).collect::<Vec<_>>(),

@@ -110,9 +110,7 @@ impl Graph {
             exclude,
             s,
         );
-        let mut out: Vec<Cand> = s.best.drain().collect();
-        out.sort_unstable();
-        out
+        s.best.drain().collect()
     }
 
     /// Every slot whose layer-0 list names `x`, into `out` (unordered).
@@ -203,7 +201,7 @@ impl Graph {
             if done {
                 break;
             }
-            if s.best.len() >= ef && s.best.peek().is_some_and(|w| c.dist > w.dist) {
+            if c.dist > s.best.bound(ef) {
                 break;
             }
             self.read_links(c.slot, 0, &mut links);
@@ -218,14 +216,10 @@ impl Graph {
                     break;
                 }
                 let d = self.distance_to(q, n);
-                let worst = s.best.peek().map_or(f32::INFINITY, |w| w.dist);
-                if s.best.len() < ef || d < worst {
+                if d < s.best.bound(ef) {
                     let cand = Cand { dist: d, slot: n };
                     s.frontier.push(std::cmp::Reverse(cand));
-                    s.best.push(cand);
-                    if s.best.len() > ef {
-                        s.best.pop();
-                    }
+                    s.best.push_bounded(cand, ef);
                 }
             }
         }
@@ -519,8 +513,7 @@ impl Graph {
                     NO_SLOT,
                     s,
                 );
-                let mut kept: Vec<Cand> = s.best.drain().collect();
-                kept.sort_unstable();
+                let kept: Vec<Cand> = s.best.drain().collect();
                 let own = self.distance_to(q, x);
                 if kept.first().is_none_or(|c| c.slot == x || c.dist <= own) {
                     continue;

@@ -137,6 +137,28 @@ impl Best {
         self.sorted.pop()
     }
 
+    /// Adds `c`, then takes out and returns the farthest if more than `cap`
+    /// are held (a beam of width `cap`).
+    #[inline]
+    pub fn push_bounded(&mut self, c: Cand, cap: usize) -> Option<Cand> {
+        self.push(c);
+        if self.sorted.len() > cap {
+            self.sorted.pop()
+        } else {
+            None
+        }
+    }
+
+    /// A beam of width `cap`'s bound: the farthest distance held once it is
+    /// full (nothing farther can be kept or lead anywhere), +inf before.
+    #[inline]
+    pub fn bound(&self, cap: usize) -> f32 {
+        match self.sorted.last() {
+            Some(w) if self.sorted.len() >= cap => w.dist,
+            _ => f32::INFINITY,
+        }
+    }
+
     /// All of them, nearest first.
     pub fn drain(&mut self) -> std::vec::Drain<'_, Cand> {
         self.sorted.drain(..)
@@ -147,10 +169,6 @@ impl Best {
         self.sorted
     }
 }
-
-/// A min-heap entry (BinaryHeap is a max-heap).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Nearest(pub std::cmp::Reverse<Cand>);
 
 /// Everything one search needs besides the graph.
 pub struct Scratch {
@@ -163,7 +181,7 @@ pub struct Scratch {
     pub links: Vec<u32>,
     /// The int8 walk's runners-up: the best of what `best` evicted, so the
     /// exact re-rank sees at least 2k candidates (quant_search.rs).
-    pub spill: BinaryHeap<Cand>,
+    pub spill: Best,
 }
 
 impl Scratch {
@@ -173,7 +191,7 @@ impl Scratch {
             frontier: BinaryHeap::new(),
             best: Best::new(),
             links: Vec::new(),
-            spill: BinaryHeap::new(),
+            spill: Best::new(),
         }
     }
 }
